@@ -1,0 +1,1 @@
+"""`audit`: see docs/architecture.md. Not built yet; its issue lands it."""

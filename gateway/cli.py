@@ -1,0 +1,192 @@
+"""The command-line interfaces: ``likeness`` for operators and ``detect`` for analysts.
+
+Results go to stdout, logs and progress to stderr. One place (:func:`_run`) turns a
+:class:`~likeness.errors.LikenessError` into a one-line message and its exit code.
+
+    $ likeness keys init
+    $ likeness selftest
+    $ detect var/outputs/selftest-gen_….mp4 --json
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+
+from likeness import LikenessError, __version__
+
+app = typer.Typer(
+    name="likeness", help="Likeness: responsible release of talking-face video.", no_args_is_help=True,
+    add_completion=False, pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="The signing identity and watermark key.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # one-line errors stay one line
+
+
+def _settings():  # imported lazily so `detect --help` stays fast
+    from gateway.settings import get_settings
+
+    return get_settings()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log output on stderr.")] = 0,
+) -> None:
+    _configure_logging(verbose)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the development PKI and watermark key under <data dir>/keys (only what is absent)."""
+    from provenance import init_identity
+
+    settings = _settings()
+    if settings.environment == "production":
+        raise LikenessError("`keys init` makes development keys; production brings its own certificate chain")
+    paths = init_identity(settings.keys_dir)
+    out.print(str(paths.root_cert.resolve()))
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """Describe the signing identity (never prints key material)."""
+    from gateway.deps import provenance_identity
+    from provenance import describe_certificate, key_id
+
+    settings = _settings()
+    identity = provenance_identity(settings)
+    info = describe_certificate(identity.signer.certificate_chain_pem)
+    info["watermark_key_id"] = key_id(identity.watermark_key)
+    info["development"] = identity.is_development
+    out.print_json(json.dumps(info, default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations."""
+    from gateway.deps import open_engine
+
+    open_engine(_settings(), migrate=True)
+    out.print("database at head")
+
+
+@app.command()
+def selftest(
+    out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the clip.")] = None,
+    seconds: Annotated[float, typer.Option(min=1.0, max=60.0, help="Clip length.")] = 10.0,
+) -> None:
+    """Release a synthetic test clip through the release path, then run `detect` on it.
+
+    Checks the whole provenance stack on this machine: keys, watermark, encode, C2PA, repository.
+    """
+    from gateway.selftest import run_selftest
+
+    settings = _settings()
+    report, released = run_selftest(settings, out=out_path, seconds=seconds, console=err)
+    out.print(str(released.path))
+    _print_report(report)
+    if report.verdict != "generated-by-likeness":
+        raise LikenessError(f"self-test failed: detect says {report.verdict}")
+
+
+def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    from gateway.render import render_report
+
+    render_report(report, console=out)
+
+
+def _configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _run(command: click.Command, argv: list[str] | None) -> int:
+    try:
+        command.main(args=argv, prog_name=command.name, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 1
+    except LikenessError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        return exc.exit_code
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``likeness``."""
+    sys.exit(_run(typer.main.get_command(app), argv))
+
+
+# --- detect ---------------------------------------------------------------------------------
+
+detect_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@detect_app.command()
+def detect(
+    clip: Annotated[Path, typer.Argument(help="The video to analyse.", dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    max_frames: Annotated[int, typer.Option(min=1, help="Frames to read for the watermark.")] = 250,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] = 0,
+) -> None:
+    """Analyse CLIP: C2PA manifest, watermark, manifest recovery; exit 0 when analysed, 2 when unreadable."""
+    _configure_logging(verbose)
+    from detector import analyse
+    from gateway.deps import existing_repository, verifier_material
+
+    settings = _settings()
+    if not clip.exists():
+        raise LikenessError(f"no such file: {clip}")
+    anchors, key, notes = verifier_material(settings)
+    repository, repo_note = existing_repository(settings)
+    if repo_note:
+        notes.append(repo_note)
+    progress = None if as_json or not err.is_terminal else _progress_printer()
+    report = analyse(clip, trust_anchors_pem=anchors, watermark_key=key, repository=repository, max_frames=max_frames,
+                     progress=progress)
+    if notes:
+        report.notes.extend(notes)
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=str))
+    else:
+        _print_report(report)
+
+
+def _progress_printer():  # type: ignore[no-untyped-def]
+    def show(done: int, total: int) -> None:
+        err.print(f"\rreading frames {done}/{total}", end="")
+        if done >= total:
+            err.print()
+
+    return show
+
+
+def detect_main(argv: list[str] | None = None) -> None:
+    """Entry point of ``detect``."""
+    command = typer.main.get_command(detect_app)
+    command.name = "detect"
+    sys.exit(_run(command, argv))

@@ -1,0 +1,70 @@
+"""Human-readable rendering of a detection report (rich), readable at a glance."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from detector import DetectionReport
+
+_VERDICT_STYLE = {
+    "generated-by-likeness": "bold green",
+    "provenance-conflict": "bold red",
+    "invalid-manifest": "bold red",
+    "untrusted-manifest": "bold yellow",
+    "no-provenance-found": "bold",
+}
+
+
+def render_report(report: DetectionReport, *, console: Console) -> None:
+    console.print(Text(f"detect {report.file}", style="dim"))
+    verdict = Text(report.verdict.upper().replace("-", " "), style=_VERDICT_STYLE.get(report.verdict, "bold"))
+    console.print(Text.assemble("Verdict: ", verdict))
+    console.print(Text(report.summary))
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    c2pa = report.c2pa
+    c2pa_line = f"{c2pa['state']}"
+    if c2pa.get("generation_id"):
+        c2pa_line += f"  generation {c2pa['generation_id']}"
+    if c2pa.get("signer"):
+        c2pa_line += f"  signer {c2pa['signer']}"
+    if c2pa.get("digital_source_type"):
+        c2pa_line += f"  source {c2pa['digital_source_type'].rsplit('/', 1)[-1]}"
+    if c2pa.get("status_codes"):
+        c2pa_line += f"\nfailure codes: {', '.join(c2pa['status_codes'])}"
+    if c2pa.get("reason"):
+        c2pa_line += f"\n{c2pa['reason']}"
+    table.add_row("C2PA", c2pa_line)
+    wm = report.watermark
+    if not wm.checked:
+        wm_line = f"not checked: {wm.reason}"
+    elif wm.found:
+        wm_line = (
+            f"found  generation {wm.generation_id}  bit agreement {wm.bit_agreement:.3f}  "
+            f"false-match probability {wm.false_match_probability:.1e}  frames read {wm.frames_read}"
+        )
+    else:
+        wm_line = (
+            f"none  ({wm.reason}; frames read {wm.frames_read}; the chance that a random clip passes "
+            f"the check is {wm.false_match_probability:.1e})"
+        )
+    table.add_row("Watermark", wm_line)
+    lookup = report.manifest_lookup
+    if lookup.found and lookup.record:
+        table.add_row("Repository", f"manifest {lookup.record['manifest_id']} recorded {lookup.record['created_at']}")
+    else:
+        table.add_row("Repository", f"{lookup.repository}" + (f": {lookup.reason}" if lookup.reason else ""))
+    cls = report.classifier
+    table.add_row("Classifier", f"{cls.verdict}" + (f" ({cls.reason})" if cls.reason else ""))
+    video = report.video
+    table.add_row(
+        "Video",
+        f"{video['width']}x{video['height']} {video['fps']:.2f} fps, {video['frames']} frames, "
+        f"{video['duration_s']:.2f} s, {video['video_codec']}/{video['audio_codec'] or 'no audio'}",
+    )
+    console.print(table)
+    for note in report.notes:
+        console.print(Text(f"note: {note}", style="yellow"))

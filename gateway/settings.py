@@ -1,0 +1,90 @@
+"""The one settings object: environment variables with the prefix ``LIKENESS_``.
+
+Read once at start-up by :func:`get_settings` and passed down; no package below the gateway
+reads the environment itself.
+
+>>> from gateway.settings import Settings
+>>> s = Settings(data_dir="/tmp/likeness-doc")
+>>> str(s.keys_dir)
+'/tmp/likeness-doc/keys'
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Paths default to locations under ``data_dir``."""
+
+    model_config = SettingsConfigDict(env_prefix="LIKENESS_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default=Path("var"), description="State directory (LIKENESS_DATA_DIR).")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file <data_dir>/likeness.db (WAL)."
+    )
+
+    # Signing identity (C2PA). Defaults: the development PKI made by `likeness keys init`.
+    signing_key_file: Path | None = None
+    signing_chain_file: Path | None = None
+    trust_anchors_file: Path | None = Field(
+        default=None, description="PEM root(s) that `detect` and the release self-check trust."
+    )
+    tsa_url: str | None = Field(default=None, description="RFC 3161 time-stamp authority URL.")
+
+    # Watermark.
+    watermark_key_file: Path | None = None
+    watermark_strength: float | None = Field(
+        default=None, description="QIM step of the frame watermark; default: the codec's measured choice."
+    )
+
+    # Release encoding (H.264 + AAC).
+    video_crf: int = Field(default=20, ge=0, le=51)
+    video_preset: str = "veryfast"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'likeness.db').resolve()}"
+
+    @property
+    def resolved_signing_key_file(self) -> Path:
+        return self.signing_key_file or self.keys_dir / "signing.key"
+
+    @property
+    def resolved_signing_chain_file(self) -> Path:
+        return self.signing_chain_file or self.keys_dir / "chain.pem"
+
+    @property
+    def resolved_trust_anchors_file(self) -> Path:
+        return self.trust_anchors_file or self.keys_dir / "root.pem"
+
+    @property
+    def resolved_watermark_key_file(self) -> Path:
+        return self.watermark_key_file or self.keys_dir / "watermark.key"
+
+    @classmethod
+    def for_tests(cls, data_dir: Path, **overrides: object) -> Settings:
+        """Settings that ignore the process environment (tests build their own)."""
+        return cls.model_construct(data_dir=Path(data_dir), **overrides)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""`generator`: see docs/architecture.md. Not built yet; its issue lands it."""

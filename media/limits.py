@@ -1,0 +1,95 @@
+"""Limits on untrusted media, checked before anything is decoded.
+
+>>> from media.limits import Limits
+>>> limits = Limits.image()
+>>> limits.max_bytes // 2**20, limits.max_side
+(25, 12000)
+>>> limits.check_frame_size(30000, height=30000, what="image")
+Traceback (most recent call last):
+...
+media.errors.MediaTooLargeError: image is 30000x30000, over the limit of 12000 pixels a side
+
+The readers check the file size first (``stat``), then the dimensions and duration the
+container header declares (before a frame is decoded: safe against decompression bombs), and
+they keep counting while decoding, since a hostile header can lie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from media.errors import MediaTooLargeError
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one upload may hold. Readers default to the named constructor for their kind.
+
+    ``max_pixels`` and ``max_side`` apply to each frame or image; ``max_duration_s`` and
+    ``max_frames`` to video and audio (image readers do not look at them).
+    """
+
+    max_bytes: int = 512 * MiB
+    max_pixels: int = 4096 * 4096
+    max_side: int = 4096
+    max_duration_s: float = 600.0
+    max_frames: int = 36_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_pixels", "max_side", "max_duration_s", "max_frames"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Limits.{name} must be positive, not {getattr(self, name)!r}")
+
+    @classmethod
+    def video(cls) -> Limits:
+        """Uploaded or analysed clips: 512 MiB, 4096 pixels a side, 10 minutes, 36,000 frames."""
+        return cls(max_bytes=512 * MiB, max_pixels=4096 * 4096, max_side=4096, max_duration_s=600.0,
+                   max_frames=36_000)
+
+    @classmethod
+    def image(cls) -> Limits:
+        """Portraits and reference photos: 25 MiB, 50 megapixels, 12,000 pixels a side."""
+        return cls(max_bytes=25 * MiB, max_pixels=50_000_000, max_side=12_000, max_duration_s=1.0,
+                   max_frames=1)
+
+    @classmethod
+    def audio(cls) -> Limits:
+        """Speech and consent statements: 100 MiB, 10 minutes."""
+        return cls(max_bytes=100 * MiB, max_pixels=1, max_side=1, max_duration_s=600.0, max_frames=1)
+
+    def check_bytes(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise MediaTooLargeError(f"file is {_size(size)}, over the limit of {_size(self.max_bytes)}")
+
+    def check_frame_size(self, width: int, *, height: int, what: str = "video") -> None:
+        if max(width, height) > self.max_side:
+            raise MediaTooLargeError(
+                f"{what} is {width}x{height}, over the limit of {self.max_side} pixels a side"
+            )
+        if width * height > self.max_pixels:
+            raise MediaTooLargeError(
+                f"{what} is {width}x{height} ({width * height / 1e6:.1f} megapixels), over the limit of "
+                f"{self.max_pixels / 1e6:.1f} megapixels"
+            )
+
+    def check_duration(self, seconds: float, *, what: str = "video") -> None:
+        if seconds > self.max_duration_s:
+            raise MediaTooLargeError(
+                f"{what} lasts {seconds:.1f} s, over the limit of {self.max_duration_s:g} s"
+            )
+
+    def check_frames(self, count: int, *, at_least: bool = False) -> None:
+        """``at_least``: ``count`` frames were found so far (while decoding), there may be more."""
+        if count > self.max_frames:
+            more = "at least " if at_least else ""
+            raise MediaTooLargeError(f"video has {more}{count} frames, over the limit of {self.max_frames}")
+
+
+def _size(n: int) -> str:
+    if n >= MiB:
+        return f"{n / MiB:.1f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n} bytes"
