@@ -11,6 +11,7 @@ clip's frames, then the manifest recovered from the repository by watermark id.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -74,6 +75,7 @@ def analyse(
         max_frames=max_frames, progress=progress,
     )
     lookup = _lookup(watermark=watermark, c2pa_generation_id=c2pa.get("generation_id"), repository=repository)
+    watermark = _confirm(watermark, lookup=lookup)
     verdict, summary = decide(
         c2pa_state=c2pa["state"], c2pa_generation_id=c2pa.get("generation_id"), watermark=watermark
     )
@@ -152,6 +154,9 @@ def _watermark_section(
     return WatermarkEvidence(
         checked=True,
         found=result.found,
+        code_check_passed=result.found,
+        strength=result.step,
+        scale=result.scale,
         generation_id=generation_id_for(found_id) if found_id is not None else None,
         watermark_id=f"{found_id:016x}" if found_id is not None else None,
         bit_agreement=round(result.bit_agreement, 4),
@@ -159,6 +164,24 @@ def _watermark_section(
         frames_read=result.frames_read,
         hypotheses=result.hypotheses,
         reason=None if result.found else "no payload passed the code check",
+    )
+
+
+def _confirm(watermark: WatermarkEvidence, *, lookup: ManifestLookup) -> WatermarkEvidence:
+    """A payload that passed the code check counts only if a reachable repository knows its id.
+
+    Every release is recorded before its file exists, so an id the repository does not know is a
+    false match (probability ``false_match_probability``) or another platform's database.
+    """
+    if not watermark.code_check_passed:
+        return watermark
+    if lookup.repository != "reachable":
+        return dataclasses.replace(watermark, known=None)
+    if lookup.found:
+        return dataclasses.replace(watermark, known=True)
+    return dataclasses.replace(
+        watermark, found=False, known=False,
+        reason=f"the payload passed its code check but {watermark.generation_id} is not in the manifest repository",
     )
 
 

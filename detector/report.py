@@ -26,6 +26,11 @@ VERDICT_NONE = "no-provenance-found"
 
 @dataclass(frozen=True)
 class WatermarkEvidence:
+    """The watermark read. ``found`` needs the keyed code check to pass and, where the manifest
+    repository is reachable, the id to be a generation it recorded (``known``; None when it could
+    not be asked). ``strength`` and ``scale`` name the hypothesis that read it (scale 2.0: the clip
+    had been downscaled to half size)."""
+
     checked: bool
     found: bool
     generation_id: str | None
@@ -35,6 +40,10 @@ class WatermarkEvidence:
     frames_read: int
     hypotheses: int
     reason: str | None = None
+    code_check_passed: bool = False
+    known: bool | None = None
+    strength: float | None = None
+    scale: float | None = None
 
 
 @dataclass(frozen=True)

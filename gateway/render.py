@@ -46,6 +46,10 @@ def render_report(report: DetectionReport, *, console: Console) -> None:
             f"found  generation {wm.generation_id}  bit agreement {wm.bit_agreement:.3f}  "
             f"false-match probability {wm.false_match_probability:.1e}  frames read {wm.frames_read}"
         )
+        if wm.scale and wm.scale != 1.0:
+            wm_line += f"\nread after rescaling ×{wm.scale:g} (the clip was resized after release)"
+        if wm.known is None:
+            wm_line += "\nthe manifest repository could not confirm the id (code check only)"
     else:
         wm_line = (
             f"none  ({wm.reason}; frames read {wm.frames_read}; the chance that a random clip passes "

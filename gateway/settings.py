@@ -15,8 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from likeness import LikenessError
 
 
 class Settings(BaseSettings):
@@ -41,12 +43,23 @@ class Settings(BaseSettings):
     # Watermark.
     watermark_key_file: Path | None = None
     watermark_strength: float | None = Field(
-        default=None, description="QIM step of the frame watermark; default: the codec's measured choice."
+        default=None,
+        description="QIM step of the frame watermark, one of provenance.watermark.STEPS (72, 96, 128); "
+        "default 96. Higher: more robust, lower PSNR (docs/benchmarks.md).",
     )
 
     # Release encoding (H.264 + AAC).
     video_crf: int = Field(default=20, ge=0, le=51)
     video_preset: str = "veryfast"
+
+    @field_validator("watermark_strength")
+    @classmethod
+    def _known_strength(cls, value: float | None) -> float | None:
+        from provenance.watermark import STEPS
+
+        if value is not None and value not in STEPS:
+            raise ValueError(f"must be one of {', '.join(f'{s:g}' for s in STEPS)} (readers try exactly these)")
+        return value
 
     @property
     def keys_dir(self) -> Path:
@@ -84,7 +97,19 @@ class Settings(BaseSettings):
         return cls.model_construct(data_dir=Path(data_dir), **overrides)
 
 
+class SettingsError(LikenessError):
+    """An environment variable holds a value the settings refuse."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LIKENESS_{'_'.join(str(part) for part in error['loc']).upper()}: "
+            f"{error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None

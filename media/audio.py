@@ -152,6 +152,8 @@ def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.Aud
         raise MediaError(f"the file has no audio track{holds}")
     stream = container.streams.audio[0]
     context = stream.codec_context
+    if context is None:
+        raise MediaError("the audio track's codec is unknown or not supported (or its header is corrupt)")
     if context.sample_rate <= 0 or context.sample_rate > MAX_SAMPLE_RATE:
         raise MediaError(f"the audio track declares an impossible sample rate ({context.sample_rate})")
     if context.channels > MAX_CHANNELS:
@@ -178,16 +180,26 @@ def _decode(
         limits.check_duration(duration, what="audio")
     rate = sample_rate or stream.codec_context.sample_rate
     budget = int(limits.max_duration_s * rate)
-    resampler = av.AudioResampler(format="fltp", rate=rate)
     chunks: list[np.ndarray] = []
     total = 0
+    layout: av.AudioLayout | None = None  # the first frame's: later frames are converted to it
+    resampler: av.AudioResampler | None = None
+    signature: tuple[str, str, int] | None = None
     try:
         for frame in container.decode(stream):
             if frame.layout.nb_channels > MAX_CHANNELS:
                 raise MediaError(f"the audio has {frame.layout.nb_channels} channels; at most {MAX_CHANNELS}")
+            if (frame.format.name, frame.layout.name, frame.sample_rate) != signature:
+                # the first frame, or the stream changed format mid-way (joined MP3s do): a new resampler
+                if resampler is not None:
+                    for out in resampler.resample(None):
+                        total = _take(out, chunks, total=total, budget=budget, limits=limits)
+                layout = layout or frame.layout
+                resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+                signature = (frame.format.name, frame.layout.name, frame.sample_rate)
             for out in resampler.resample(frame):
                 total = _take(out, chunks, total=total, budget=budget, limits=limits)
-        for out in resampler.resample(None):
+        for out in resampler.resample(None) if resampler is not None else ():
             total = _take(out, chunks, total=total, budget=budget, limits=limits)
     except MediaError:
         raise

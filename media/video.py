@@ -82,7 +82,9 @@ def probe_video(path: Path | str, *, limits: Limits | None = None) -> VideoInfo:
         width, height, fps, frames, duration = _header(container, stream, limits=limits)
         video_codec = stream.codec_context.name
         audio = container.streams.audio[0] if container.streams.audio else None
-        audio_codec = audio.codec_context.name if audio is not None else None
+        audio_codec = None
+        if audio is not None:
+            audio_codec = audio.codec_context.name if audio.codec_context is not None else "unknown"
         rotation = _first_frame_rotation(container, stream)
     finally:
         container.close()
@@ -199,7 +201,10 @@ def _video_stream(container: av.container.InputContainer) -> av.video.stream.Vid
     if not container.streams.video:
         holds = " (it holds only audio)" if container.streams.audio else ""
         raise MediaError(f"the file has no video track{holds}")
-    return container.streams.video[0]
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise MediaError("the video track's codec is unknown or not supported (or its header is corrupt)")
+    return stream
 
 
 def _header(

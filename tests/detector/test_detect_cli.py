@@ -114,6 +114,7 @@ def test_watermark_survives_downscale_and_reencode(platform, tmp_path):
     assert report["video"]["width"] == 256
     assert report["watermark"]["found"] is True
     assert report["watermark"]["generation_id"] == released.generation_id
+    assert report["watermark"]["scale"] == 2.0 and report["watermark"]["known"] is True
 
 
 def test_foreign_signer_reads_untrusted(platform, tmp_path):
@@ -186,3 +187,33 @@ def test_missing_file_exits_2(platform, tmp_path):
     data_dir, _ = platform
     done = run_detect(data_dir, str(tmp_path / "nope.mp4"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+@needs_ffmpeg
+def test_a_watermark_unknown_to_the_repository_does_not_count(platform, tmp_path):
+    """Our key, but a generation our reachable repository never recorded: not a find."""
+    data_dir, _ = platform
+    settings = Settings.for_tests(data_dir)
+    elsewhere = Settings.for_tests(tmp_path / "elsewhere")  # same keys, another database
+    released = release(
+        card_frames(seconds=1.0), fps=25, audio=None, claim=selftest_claim(),
+        identity=provenance_identity(settings), repository=open_repository(elsewhere), dest=tmp_path / "x.mp4",
+    )
+    stripped = tmp_path / "stripped.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-i", str(released.path), "-c", "copy", str(stripped)], check=True)
+    report = detect_json(data_dir, stripped)
+    watermark = report["watermark"]
+    assert watermark["code_check_passed"] is True and watermark["known"] is False
+    assert watermark["found"] is False
+    assert released.generation_id in watermark["reason"]
+    assert report["verdict"] == "no-provenance-found"
+
+
+def test_without_a_database_the_code_check_alone_decides(platform, tmp_path):
+    data_dir, released = platform
+    bare = tmp_path / "bare"
+    shutil.copytree(data_dir / "keys", bare / "keys")  # keys, but no database
+    report = detect_json(bare, released.path)
+    assert report["watermark"]["found"] is True and report["watermark"]["known"] is None
+    assert report["manifest_lookup"]["repository"] == "not-configured"
+    assert report["verdict"] == "generated-by-likeness"
