@@ -144,7 +144,7 @@ class Mp4Writer:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != shape:
             got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
             raise MediaError(f"frame {self.frames} is {got}; the video takes uint8 frames of shape {shape}")
-        yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
+        yuv: np.ndarray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
         video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         video_frame.pts = self.frames
         video_frame.time_base = self._frame_time_base

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 #: More channels than this are refused (a (n, channels) array passed as (channels, n) is caught).
 MAX_CHANNELS = 8
 MAX_SAMPLE_RATE = 768_000
+#: Damaged packets skipped (as FFmpeg does) before a file is refused.
+MAX_BAD_PACKETS = 8
 _CHUNK = 1 << 16
 
 
@@ -179,51 +181,81 @@ def _decode(
     if duration is not None:
         limits.check_duration(duration, what="audio")
     rate = sample_rate or stream.codec_context.sample_rate
-    budget = int(limits.max_duration_s * rate)
-    chunks: list[np.ndarray] = []
-    total = 0
-    layout: av.AudioLayout | None = None  # the first frame's: later frames are converted to it
-    resampler: av.AudioResampler | None = None
-    signature: tuple[str, str, int] | None = None
+    collected = _Samples(rate=rate, limits=limits)
+    bad_packets = 0
     try:
-        for frame in container.decode(stream):
-            if frame.layout.nb_channels > MAX_CHANNELS:
-                raise MediaError(f"the audio has {frame.layout.nb_channels} channels; at most {MAX_CHANNELS}")
-            if (frame.format.name, frame.layout.name, frame.sample_rate) != signature:
-                # the first frame, or the stream changed format mid-way (joined MP3s do): a new resampler
-                if resampler is not None:
-                    for out in resampler.resample(None):
-                        total = _take(out, chunks, total=total, budget=budget, limits=limits)
-                layout = layout or frame.layout
-                resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-                signature = (frame.format.name, frame.layout.name, frame.sample_rate)
-            for out in resampler.resample(frame):
-                total = _take(out, chunks, total=total, budget=budget, limits=limits)
-        for out in resampler.resample(None) if resampler is not None else ():
-            total = _take(out, chunks, total=total, budget=budget, limits=limits)
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as exc:
+                # a damaged packet (or a second file's header in joined MP3s): skip it, as FFmpeg does
+                bad_packets += 1
+                if bad_packets > MAX_BAD_PACKETS:
+                    raise MediaError(
+                        f"cannot decode the audio of {kind.description}: more than {MAX_BAD_PACKETS} "
+                        f"damaged packets ({exc.strerror or exc})"
+                    ) from exc
+                continue
+            for frame in frames:
+                collected.add(frame)
+        samples = collected.finish()
     except MediaError:
         raise
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, ValueError) as exc:
         raise media_error(exc, doing="decode", what=f"the audio of {kind.description}") from exc
-    except ValueError as exc:  # PyAV's resampler: the format changed mid-stream
-        raise MediaError(f"cannot decode the audio of {kind.description}: {exc}") from exc
-    if total == 0:
+    if bad_packets:
+        logger.warning("skipped %d damaged audio packet(s) in %s", bad_packets, kind.description)
+    if samples.shape[1] == 0:
         raise MediaError(f"the audio track of {kind.description} holds no samples (corrupt or truncated)")
-    samples = np.concatenate(chunks, axis=1)  # a copy: the frames' buffers may be read-only
-    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
-    np.clip(samples, -1.0, 1.0, out=samples)
     return samples, rate
 
 
-def _take(frame: av.AudioFrame, chunks: list[np.ndarray], *, total: int, budget: int, limits: Limits) -> int:
-    array = frame.to_ndarray()
-    if array.dtype != np.float32:
-        array = array.astype(np.float32)
-    chunks.append(array)
-    total += array.shape[1]
-    if total > budget:
-        raise MediaTooLargeError(f"audio lasts more than {limits.max_duration_s:g} s, the limit")
-    return total
+class _Samples:
+    """Decoded frames → float32 (channels, n) at one rate and in the first frame's channel layout."""
+
+    def __init__(self, *, rate: int, limits: Limits) -> None:
+        self.rate = rate
+        self.limits = limits
+        self.budget = int(limits.max_duration_s * rate)
+        self.chunks: list[np.ndarray] = []
+        self.total = 0
+        self.layout: av.AudioLayout | None = None
+        self.resampler: av.AudioResampler | None = None
+        self.signature: tuple[str, str, int] | None = None
+
+    def add(self, frame: av.AudioFrame) -> None:
+        if frame.layout.nb_channels > MAX_CHANNELS:
+            raise MediaError(f"the audio has {frame.layout.nb_channels} channels; at most {MAX_CHANNELS}")
+        signature = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if signature != self.signature:  # the first frame, or a change mid-stream (joined MP3s)
+            self._flush()
+            self.layout = self.layout or frame.layout
+            self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
+            self.signature = signature
+        assert self.resampler is not None
+        for out in self.resampler.resample(frame):
+            self._take(out)
+
+    def finish(self) -> np.ndarray:
+        self._flush()
+        if not self.chunks:
+            return np.zeros((1, 0), np.float32)
+        samples = np.concatenate(self.chunks, axis=1)  # a copy: the frames' buffers may be read-only
+        np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+        np.clip(samples, -1.0, 1.0, out=samples)
+        return samples
+
+    def _flush(self) -> None:
+        if self.resampler is not None:
+            for out in self.resampler.resample(None):
+                self._take(out)
+
+    def _take(self, frame: av.AudioFrame) -> None:
+        array = frame.to_ndarray()
+        self.chunks.append(array.astype(np.float32, copy=False))
+        self.total += array.shape[1]
+        if self.total > self.budget:
+            raise MediaTooLargeError(f"audio lasts more than {self.limits.max_duration_s:g} s, the limit")
 
 
 def _resample_channel(channel: np.ndarray, *, rate_in: int, rate_out: int) -> np.ndarray:

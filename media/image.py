@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from media._av import source_size_and_kind
-from media.errors import MediaError
+from media.errors import MediaError, MediaTooLargeError
 from media.limits import Limits
 from media.sniff import MediaType
 
@@ -65,11 +65,18 @@ def read_image(source: Path | str | bytes, *, limits: Limits | None = None) -> n
             return _decode(handle, kind=kind, limits=limits)
     except MediaError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's own ceiling, should ours be set above it
+        raise MediaTooLargeError(f"image is too large to decode safely ({exc})") from exc
     except _PIL_ERRORS as exc:
         raise MediaError(_message(exc, kind=kind)) from exc
 
 
 def _decode(handle: BinaryIO, *, kind: MediaType, limits: Limits) -> np.ndarray:
+    if kind is MediaType.WEBP:  # the WebP decoder allocates its canvas when it is created: check first
+        declared = _webp_size(handle.read(30))
+        handle.seek(0)
+        if declared is not None:
+            limits.check_frame_size(declared[0], height=declared[1], what="image")
     with _DECODERS[kind](handle) as image:
         width, height = image.size
         if width <= 0 or height <= 0:
@@ -78,6 +85,19 @@ def _decode(handle: BinaryIO, *, kind: MediaType, limits: Limits) -> np.ndarray:
         image.load()
         upright = ImageOps.exif_transpose(image) or image
         return _rgb(upright)
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP header declares (lossy, lossless or extended), or None."""
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    if chunk == b"VP8L" and len(head) >= 25 and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
 
 
 def _rgb(image: Image.Image) -> np.ndarray:

@@ -88,7 +88,7 @@ def probe_video(path: Path | str, *, limits: Limits | None = None) -> VideoInfo:
         rotation = _first_frame_rotation(container, stream)
     finally:
         container.close()
-    if frames == 0 or duration is None:  # no index (a live WebM, a truncated file): count the packets
+    if duration is None:  # no duration at all (a live WebM, a truncated file): count the packets
         frames, duration = _count_packets(path, kind=kind, fps=fps, limits=limits)
     if fps <= 0 and frames and duration:
         fps = frames / duration
@@ -178,7 +178,7 @@ def _frames(
 
 
 def _rgb(frame: av.VideoFrame) -> np.ndarray:
-    array = frame.to_ndarray(format="rgb24")
+    array: np.ndarray = frame.to_ndarray(format="rgb24")
     turns = _quarter_turns(frame.rotation)
     if turns:
         array = np.rot90(array, turns)
