@@ -2,7 +2,7 @@
 
 For every clip in ``<shared data>/clips``: the first ``--seconds`` of frames, centre-cropped and
 resized to 512², are released through :func:`provenance.release` (marked, H.264/AAC, C2PA-signed),
-then attacked by ``ffmpeg`` as an outsider would:
+then read as released (0) and after ``ffmpeg`` attacks, as an outsider would make them:
 
   a  re-encode at H.264 CRF 28
   b  downscale to 0.5× and re-encode at CRF 28
@@ -51,7 +51,8 @@ from provenance._wm_transform import phase_scores, singular_values
 from provenance.watermark import BLOCK, CHANNEL
 
 SIZE = 512
-ATTACKS = {
+ATTACKS: dict[str, list[str] | None] = {
+    "0": None,  # the released file itself
     "a": ["-c:v", "libx264", "-crf", "28", "-c:a", "aac"],
     "b": ["-vf", "scale=iw/2:ih/2", "-c:v", "libx264", "-crf", "28", "-c:a", "aac"],
     "c": ["-c", "copy"],
@@ -144,9 +145,10 @@ def main() -> None:
         layout = codec.layout_bits(watermark_id)
         cells = []
         for name, options in ATTACKS.items():
-            attacked = work / f"{clip.stem}-{name}.mp4"
-            subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(released.path), *options, str(attacked)],
-                           check=True)
+            attacked = released.path if options is None else work / f"{clip.stem}-{name}.mp4"
+            if options is not None:
+                subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(released.path), *options, str(attacked)],
+                               check=True)
             accuracy, per_frame = vote(attacked, codec, layout)
             result = read(attacked, codec)
             found = result.found and result.watermark_id == watermark_id

@@ -217,3 +217,17 @@ def test_without_a_database_the_code_check_alone_decides(platform, tmp_path):
     assert report["watermark"]["found"] is True and report["watermark"]["known"] is None
     assert report["manifest_lookup"]["repository"] == "not-configured"
     assert report["verdict"] == "generated-by-likeness"
+
+
+def test_real_unmarked_clips_report_no_watermark(platform, shared_data):
+    """No false finds: every real clip of the shared data, read by `detect` with our key."""
+    data_dir, _ = platform
+    clips = sorted((shared_data / "clips").glob("*.mp4"))
+    assert clips
+    for clip in clips:
+        report = detect_json(data_dir, clip)
+        watermark = report["watermark"]
+        assert watermark["checked"] is True and watermark["frames_read"] > 0, clip.name
+        assert watermark["found"] is False and watermark["code_check_passed"] is False, clip.name
+        assert 0 < watermark["false_match_probability"] < 1e-8, clip.name
+        assert report["verdict"] == "no-provenance-found", clip.name
