@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from provenance._fs import fsync_dir
 from provenance.errors import KeyMaterialError
 
 logger = logging.getLogger(__name__)
@@ -323,9 +324,9 @@ def _commit(paths: PkiPaths, contents: dict[str, bytes]) -> None:
     stage.mkdir(mode=0o700)
     for name, data in contents.items():
         _write_new(stage / name, data, mode=0o600 if name.endswith(".key") else 0o644)
-    _fsync_dir(stage)
+    fsync_dir(stage)
     os.replace(stage, paths.keys_dir / _COMMIT)  # the commit point
-    _fsync_dir(paths.keys_dir)
+    fsync_dir(paths.keys_dir)
     _recover(paths)
 
 
@@ -337,7 +338,7 @@ def _recover(paths: PkiPaths) -> None:
         return
     for staged in committed.iterdir():
         os.replace(staged, paths.keys_dir / staged.name)
-    _fsync_dir(paths.keys_dir)
+    fsync_dir(paths.keys_dir)
     committed.rmdir()
 
 
@@ -348,11 +349,3 @@ def _write_new(path: Path, data: bytes, *, mode: int) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -43,6 +43,7 @@ import numpy as np
 
 from media import Audio, MediaError, iter_frames
 from media._mp4writer import Mp4Writer
+from provenance._fs import fsync_dir
 from provenance.c2pa import GenerationClaim, sign_mp4, verify_mp4
 from provenance.errors import ProvenanceError, ReleaseError
 from provenance.identity import ProvenanceIdentity
@@ -140,7 +141,7 @@ def release(
             if dest.exists():
                 raise ReleaseError(f"refusing to overwrite {dest}")
             os.replace(signed, dest)
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
     except BaseException as exc:
         for leftover in (unsigned, signed):
             leftover.unlink(missing_ok=True)
@@ -244,11 +245,3 @@ def _sha256_and_fsync(path: Path) -> tuple[str, int]:
             size += len(chunk)
         os.fsync(handle.fileno())
     return digest.hexdigest(), size
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_factories import card, tone
+from media_factories import card, tone, top_level_boxes
 
 from media import Audio, MediaError, iter_frames, probe_video, read_audio
 from media._mp4writer import Mp4Writer
@@ -27,18 +27,6 @@ def _write(path: Path, *, frames: int = 25, fps: int | Fraction = 25, audio: Aud
         for index in range(frames):
             writer.write(card(index, width=width, height=height))
     return path
-
-
-def _top_level_boxes(path: Path) -> list[str]:
-    data = path.read_bytes()
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        boxes.append(data[offset + 4:offset + 8].decode("latin-1"))
-        if size < 8:
-            break
-        offset += size
-    return boxes
 
 
 def _ffprobe(path: Path) -> dict:
@@ -58,7 +46,7 @@ def _stream_durations(path: Path) -> dict[str, float]:
 def test_writes_h264_aac_with_the_index_first(tmp_path):
     audio = Audio(samples=tone(1.0, rate=48_000), sample_rate=48_000)
     path = _write(tmp_path / "out.mp4", frames=25, audio=audio)
-    boxes = _top_level_boxes(path)
+    boxes = top_level_boxes(path.read_bytes())
     assert boxes[0] == "ftyp", boxes
     assert boxes.index("moov") < boxes.index("mdat"), boxes
     info = probe_video(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media_factories import card, tone
+from media_factories import card, tone, top_level_boxes
 
 from media import Limits, MediaError, MediaTooLargeError, MediaType, iter_frames, probe_video, read_audio
 
@@ -133,7 +133,7 @@ def test_consumer_stopping_early_closes_the_file(make_video):
 def test_truncated_mp4_gives_partial_frames_then_media_error(make_video):
     # moov first (as the release path writes): the first half still holds a readable index
     fast = make_video("fast.mp4", frames=60, width=128, height=96, faststart=True)
-    boxes = _top_level(fast.read_bytes())
+    boxes = top_level_boxes(fast.read_bytes())
     assert boxes.index("moov") < boxes.index("mdat")
     half = fast.with_name("half.mp4")
     half.write_bytes(fast.read_bytes()[: fast.stat().st_size // 2])
@@ -146,7 +146,7 @@ def test_truncated_mp4_gives_partial_frames_then_media_error(make_video):
 
     # moov last (FFmpeg's default): the first half has no index at all
     slow = make_video("slow.mp4", frames=60, width=128, height=96)
-    boxes = _top_level(slow.read_bytes())
+    boxes = top_level_boxes(slow.read_bytes())
     assert boxes.index("mdat") < boxes.index("moov")
     head = slow.with_name("head.mp4")
     head.write_bytes(slow.read_bytes()[: slow.stat().st_size // 2])
@@ -154,17 +154,6 @@ def test_truncated_mp4_gives_partial_frames_then_media_error(make_video):
         probe_video(head)
     with pytest.raises(MediaError, match="corrupt or truncated"):
         list(iter_frames(head))
-
-
-def _top_level(data: bytes) -> list[str]:
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        boxes.append(data[offset + 4:offset + 8].decode("latin-1"))
-        if size < 8:
-            break
-        offset += size
-    return boxes
 
 
 def test_not_a_video(make_audio, tmp_path):
