@@ -108,6 +108,39 @@ def selftest(
         raise LikenessError(f"self-test failed: detect says {report.verdict}")
 
 
+@app.command()
+def demo(
+    portrait: Annotated[Path | None, typer.Option(help="Portrait (jpg, png, webp); default: a bundled photo.")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Speech (wav, mp3, m4a, flac); default: synthesised.")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the MP4.")] = None,
+    backend: Annotated[str, typer.Option(help="Generator backend.")] = "default",
+    transcript: Annotated[str | None, typer.Option(help="What the audio says (better lip-sync).")] = None,
+    emotion: Annotated[str, typer.Option(help="neutral, happy, sad, surprised or angry.")] = "neutral",
+    gaze: Annotated[str, typer.Option(help="camera or free.")] = "camera",
+    intensity: Annotated[float, typer.Option(help="Head and expression motion, 0 to 2.")] = 1.0,
+    zoom: Annotated[float, typer.Option(help="Head size in the frame, 0.8 to 1.25.")] = 1.0,
+    still_head: Annotated[bool, typer.Option("--still-head", help="No head motion.")] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed of the motion (same seed, same motion).")] = None,
+) -> None:
+    """Generate a talking-face video on the embedded defaults, marked and signed, then `detect` it.
+
+    The demo consent is self-attested by the operator (the manifest says so); refused in production.
+    """
+    from gateway.demo import run_demo
+    from generator import Controls
+
+    for given in (portrait, audio):
+        if given is not None and not given.is_file():
+            raise LikenessError(f"no such file: {given}")
+    settings = _settings()
+    controls = Controls(intensity=intensity, gaze=gaze, emotion=emotion, zoom=zoom,  # type: ignore[arg-type]
+                        still_head=still_head, seed=seed)
+    report, released = run_demo(settings, portrait=portrait, audio=audio, out=out_path, backend=backend,
+                                controls=controls, transcript=transcript, console=err)
+    out.print(str(released.path))
+    _print_report(report)
+
+
 def _print_report(report) -> None:  # type: ignore[no-untyped-def]
     from gateway.render import render_report
 

@@ -1,1 +1,36 @@
-"""`generator`: see docs/architecture.md. Not built yet; its issue lands it."""
+"""The talking-face generator: one portrait + one speech recording → 512² frames, streamed in windows.
+
+>>> from generator import Controls, get_generator
+>>> generator = get_generator("default")
+>>> generator.name
+'default'
+>>> generation = generator.prepare(portrait_rgb, audio, controls=Controls(emotion="happy"))  # doctest: +SKIP
+>>> first_second = next(generation.windows(25))                                            # doctest: +SKIP
+
+The default backend needs no trained weights and runs on a CPU: a face rig from MediaPipe's
+478 landmarks, speech → visemes with co-articulation (pocketsphinx) and prosody, rule-based
+blinks, head motion and gaze, and mesh-warp rendering with a drawn mouth interior and eyelids
+(docs/generator.md). The generator never writes files: frames go to ``provenance.release``.
+"""
+
+from generator.errors import GeneratorError, SpeechError
+from generator.motion import Controls, MotionTrack, plan_motion
+from generator.pipeline import DefaultGenerator, Generation, available_backends, get_generator
+from generator.pose import FramePose
+from generator.speech import Phone, SpeechTrack, analyse_speech
+
+__all__ = [
+    "Controls",
+    "DefaultGenerator",
+    "FramePose",
+    "Generation",
+    "GeneratorError",
+    "MotionTrack",
+    "Phone",
+    "SpeechError",
+    "SpeechTrack",
+    "analyse_speech",
+    "available_backends",
+    "get_generator",
+    "plan_motion",
+]

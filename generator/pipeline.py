@@ -1,0 +1,126 @@
+"""The default backend: portrait + speech → frames, streamed in windows.
+
+>>> from generator import get_generator                                   # doctest: +SKIP
+>>> generation = get_generator("default").prepare(portrait_rgb, audio)    # doctest: +SKIP
+>>> for window in generation.windows(25):                                 # doctest: +SKIP
+...     consume(window)                                   # lists of (512, 512, 3) uint8 frames
+
+Preparing does the work that needs the whole input once — find the face and build the rig,
+analyse the speech, plan the motion (together well under a second for 10 s of speech) — and
+rendering then streams: a caller can start on the first window while later ones are rendered,
+and a long audio never has all its frames in memory. Nothing here writes a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from faces import find_face
+from generator.errors import GeneratorError
+from generator.motion import Controls, MotionTrack, plan_motion
+from generator.render import render_frame
+from generator.rig import PortraitRig, build_rig
+from generator.speech import SpeechTrack, analyse_speech
+from likeness import __version__
+from media import Audio
+
+logger = logging.getLogger(__name__)
+
+MAX_SECONDS = 600.0
+
+
+@dataclass
+class Generation:
+    """One prepared generation: everything needed to render its frames, window by window."""
+
+    rig: PortraitRig
+    speech: SpeechTrack
+    motion: MotionTrack
+    audio: Audio
+    fps: float
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.motion)
+
+    def frame(self, index: int) -> np.ndarray:
+        return render_frame(self.rig, self.motion[index])
+
+    def windows(self, size: int = 25) -> Iterator[list[np.ndarray]]:
+        """Consecutive windows of ``size`` rendered frames (the last may be shorter)."""
+        if size < 1:
+            raise GeneratorError("a window holds at least one frame")
+        for start in range(0, self.n_frames, size):
+            yield [self.frame(i) for i in range(start, min(start + size, self.n_frames))]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for window in self.windows():
+            yield from window
+
+
+class DefaultGenerator:
+    """Landmark rig + speech visemes + rule-based motion + mesh-warp rendering; CPU, no weights."""
+
+    name = "default"
+    version = __version__
+
+    def prepare(
+        self,
+        portrait_rgb: np.ndarray,
+        audio: Audio,
+        *,
+        controls: Controls | None = None,
+        transcript: str | None = None,
+        fps: float = 25.0,
+    ) -> Generation:
+        controls = controls or Controls()
+        if audio.duration_s > MAX_SECONDS:
+            raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        landmarks = find_face(portrait_rgb)
+        rig = build_rig(portrait_rgb, landmarks, zoom=controls.zoom)
+        timings["rig"] = time.perf_counter() - started
+        started = time.perf_counter()
+        speech = analyse_speech(audio, fps=fps, transcript=transcript)
+        timings["speech"] = time.perf_counter() - started
+        started = time.perf_counter()
+        motion = plan_motion(speech, controls=controls)
+        timings["motion"] = time.perf_counter() - started
+        logger.info("prepared %d frames (%s visemes) in %.2f s", len(motion), speech.source, sum(timings.values()))
+        return Generation(rig=rig, speech=speech, motion=motion, audio=audio, fps=fps, timings_s=timings)
+
+    def stream(
+        self,
+        portrait_rgb: np.ndarray,
+        audio: Audio,
+        *,
+        controls: Controls | None = None,
+        transcript: str | None = None,
+        window: int = 25,
+    ) -> Iterator[list[np.ndarray]]:
+        """Windows of frames; the first is rendered before any later one is started."""
+        yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
+
+
+_BACKENDS = {"default": DefaultGenerator}
+
+
+def available_backends() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def get_generator(name: str = "default") -> DefaultGenerator:
+    """The generator backend called ``name`` (settings or ``--backend`` choose it)."""
+    try:
+        return _BACKENDS[name]()
+    except KeyError:
+        raise GeneratorError(
+            f"unknown generator backend {name!r}; available: {', '.join(available_backends())}"
+        ) from None
