@@ -136,9 +136,9 @@ def plan_motion(speech: SpeechFeatures, *, controls: Controls) -> MotionTrack:
     arrays["gaze_x"], arrays["gaze_y"] = _gaze(rng, n, fps, mode=controls.gaze, talking=talking, k=k)
     if not controls.still_head:
         calm = 0.55 + 0.45 * talking  # pauses calm the head
-        yaw = k * (3.5 * _drift(rng, n, fps, periods=(9.0, 5.3, 3.1)) * calm + 1.6 * _smooth(emphasis, fps * 0.3))
-        pitch = k * (2.0 * _drift(rng, n, fps, periods=(7.7, 4.1, 2.3)) * calm + 2.8 * _nods(emphasis, fps))
-        roll = k * 1.6 * _drift(rng, n, fps, periods=(11.0, 6.1))
+        yaw = k * (4.5 * _drift(rng, n, fps, periods=(9.0, 5.3, 3.1)) * calm + 1.6 * _smooth(emphasis, fps * 0.3))
+        pitch = k * (2.4 * _drift(rng, n, fps, periods=(7.7, 4.1, 2.3)) * calm + 2.8 * _nods(emphasis, fps))
+        roll = k * 2.0 * _drift(rng, n, fps, periods=(11.0, 6.1))
         arrays["yaw"] = yaw
         arrays["pitch"] = pitch + emotion.get("pitch", 0.0)
         arrays["roll"] = roll
