@@ -24,12 +24,13 @@ conversational behaviour and from the real clips of ``../shared/data``; see docs
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
 from generator.errors import GeneratorError
 from generator.pose import FramePose
+from generator.speech import SpeechTrack
 
 Emotion = Literal["neutral", "happy", "sad", "surprised", "angry"]
 EMOTIONS: dict[str, dict[str, float]] = {
@@ -40,22 +41,6 @@ EMOTIONS: dict[str, dict[str, float]] = {
     "angry": {"brow_raise": -0.7, "smile": -0.2, "pitch": 1.5},
 }
 BLINKS_PER_MINUTE = 17.0
-
-
-class SpeechFeatures(Protocol):
-    """What motion needs of :class:`generator.speech.SpeechTrack` (per video frame arrays)."""
-
-    fps: float
-    n_frames: int
-    loudness: np.ndarray
-    voiced: np.ndarray
-    pitch: np.ndarray
-    jaw_open: np.ndarray
-    lip_width: np.ndarray
-    lip_press: np.ndarray
-    lip_tuck: np.ndarray
-    teeth: np.ndarray
-    tongue: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -107,7 +92,7 @@ class MotionTrack:
         return FramePose(**{name: float(values[index]) for name, values in self.arrays.items()})
 
 
-def plan_motion(speech: SpeechFeatures, *, controls: Controls) -> MotionTrack:
+def plan_motion(speech: SpeechTrack, *, controls: Controls) -> MotionTrack:
     """The whole clip's motion (cheap: ~1 ms per second of video); rendering streams it."""
     n, fps = speech.n_frames, float(speech.fps)
     rng = np.random.default_rng(controls.seed)
@@ -150,27 +135,14 @@ def plan_motion(speech: SpeechFeatures, *, controls: Controls) -> MotionTrack:
     return MotionTrack({name: np.asarray(v, np.float32) for name, v in arrays.items()}, fps=fps)
 
 
-def speech_like(loudness: np.ndarray, *, fps: float = 25.0) -> SpeechFeatures:
+def speech_like(loudness: np.ndarray, *, fps: float = 25.0) -> SpeechTrack:
     """A minimal speech track from a loudness curve alone (tests, docs and silent clips)."""
-
-    @dataclass(frozen=True)
-    class _Speech:
-        fps: float
-        n_frames: int
-        loudness: np.ndarray
-        voiced: np.ndarray
-        pitch: np.ndarray
-        jaw_open: np.ndarray
-        lip_width: np.ndarray
-        lip_press: np.ndarray
-        lip_tuck: np.ndarray
-        teeth: np.ndarray
-        tongue: np.ndarray
-
     loud = np.asarray(loudness, np.float32)
     zero = np.zeros_like(loud)
-    return _Speech(fps, len(loud), loud, (loud > 0.1).astype(np.float32), zero, 0.8 * loud, zero, zero, zero,
-                   0.5 * loud, zero)
+    return SpeechTrack(
+        fps=fps, n_frames=len(loud), loudness=loud, voiced=(loud > 0.1).astype(np.float32), pitch=zero,
+        jaw_open=0.8 * loud, lip_width=zero, lip_press=zero, lip_tuck=zero, teeth=0.5 * loud, tongue=zero,
+    )
 
 
 # --- building blocks --------------------------------------------------------------------------
