@@ -26,26 +26,59 @@ mouth opening, eye openness, head pose and interocular distance. "Left" and "rig
 subject's own: on a frontal portrait the subject's left eye is on the image's right.
 """
 
-from faces.errors import FaceBackendError, FaceError, FaceTooSmallError, MultipleFacesError, NoFaceError
+from faces._dlib import DLIB_CALIBRATION, DlibBackend
+from faces._insightface import InsightFaceBackend
+from faces.errors import (
+    FaceBackendError,
+    FaceError,
+    FaceTooSmallError,
+    IdentityModelError,
+    MultipleFacesError,
+    NoFaceError,
+)
 from faces.find import default_backend, find_face
+from faces.identity import (
+    Calibration,
+    Comparison,
+    Embedding,
+    IdentityBackend,
+    MatchResult,
+    compare_faces,
+    embed_face,
+    get_identity_backend,
+    match,
+)
 from faces.landmarks import FaceLandmarks, LandmarkBackend
 from faces.mediapipe_backend import FaceTracker, MediapipeBackend
 from faces.mesh import eye_openness, head_pose, interocular, mouth_opening
 
 __all__ = [
+    "DLIB_CALIBRATION",
+    "Calibration",
+    "Comparison",
+    "DlibBackend",
+    "Embedding",
     "FaceBackendError",
     "FaceError",
     "FaceLandmarks",
     "FaceTooSmallError",
     "FaceTracker",
+    "IdentityBackend",
+    "IdentityModelError",
+    "InsightFaceBackend",
     "LandmarkBackend",
+    "MatchResult",
     "MediapipeBackend",
     "MultipleFacesError",
     "NoFaceError",
+    "compare_faces",
     "default_backend",
+    "embed_face",
     "eye_openness",
     "find_face",
+    "get_identity_backend",
     "head_pose",
     "interocular",
+    "match",
     "mouth_opening",
 ]

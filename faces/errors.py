@@ -38,3 +38,7 @@ class FaceBackendError(FaceError):
 
     http_status = 500
     exit_code = 1
+
+
+class IdentityModelError(FaceBackendError):
+    """An identity model is missing, altered (its sha256 differs from the pinned one) or not of the expected shape."""

@@ -103,6 +103,10 @@ def test_public_surface():
         "FaceBackendError", "FaceError", "FaceLandmarks", "FaceTooSmallError", "FaceTracker", "LandmarkBackend",
         "MediapipeBackend", "MultipleFacesError", "NoFaceError", "default_backend", "eye_openness", "find_face",
         "head_pose", "interocular", "mouth_opening",
+        # identity (tests/faces/test_identity*.py)
+        "Calibration", "Comparison", "DLIB_CALIBRATION", "DlibBackend", "Embedding", "IdentityBackend",
+        "IdentityModelError", "InsightFaceBackend", "MatchResult", "compare_faces", "embed_face",
+        "get_identity_backend", "match",
     ])
     for name in faces.__all__:
         assert hasattr(faces, name)
