@@ -8,7 +8,10 @@ Measured on the output itself with the landmark model (faces/), against the driv
   open vowels (AA AE AH AO AW AY) whose centre frame has it open wider than the clip's median
   (phones from pocketsphinx: aligned with a transcript where one is given, recognised otherwise);
 - identity kept: landmark shape distance to the first frame after a similarity (Procrustes) fit,
-  in % of the interocular distance (0 = the same geometry);
+  in % of the interocular distance (0 = the same geometry), and the identity embedding (dlib
+  ResNet, faces.identity): mean cosine similarity of every second's frame to the reference face
+  (the portrait for ours, the first frame for real clips), and the share of those frames that pass
+  the calibrated same-person decision;
 - blinks per minute (eye-openness dips below 55% of the clip's median);
 - head motion: standard deviation of yaw, pitch and roll (degrees), and the correlation of head
   speed with loudness;
@@ -35,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faces import FaceTracker, head_pose
+from faces import FaceTracker, embed_face, get_identity_backend, head_pose, match
 from faces import mesh as face_mesh
 from generator import Controls, get_generator
 from generator.speech import analyse_speech
@@ -58,6 +61,8 @@ class Metrics:
     closure: float
     open_vowel: float
     identity_pct: float
+    embed_sim: float
+    embed_pass: float
     blinks_per_min: float
     head_std: tuple[float, float, float]
     head_speech_r: float
@@ -98,8 +103,22 @@ def procrustes_distance(points: np.ndarray, reference: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum((aligned - b) ** 2, axis=1)))) * scale_b
 
 
+IDENTITY = get_identity_backend("dlib")
+
+
+def embedding_identity(frames: list[np.ndarray], reference: np.ndarray, *, fps: float) -> tuple[float, float]:
+    ref = embed_face(reference, backend=IDENTITY, min_face_px=48)
+    sims, passes = [], []
+    for frame in frames[:: max(1, round(fps))]:
+        result = match(embed_face(frame, backend=IDENTITY, min_face_px=48), reference=[ref],
+                       calibration=IDENTITY.calibration)
+        sims.append(result.similarity)
+        passes.append(result.same_person)
+    return float(np.mean(sims)), float(np.mean(passes))
+
+
 def measure(name: str, kind: str, frames: list[np.ndarray], audio: Audio, *, fps: float,
-            transcript: str | None) -> Metrics:
+            transcript: str | None, reference: np.ndarray) -> Metrics:
     tracker = FaceTracker()
     landmarks = [tracker.track(frame) for frame in frames]
     tracker.close()
@@ -131,9 +150,10 @@ def measure(name: str, kind: str, frames: list[np.ndarray], audio: Audio, *, fps
     stable = pts[:, STABLE]
     second = stable[2:] - 2 * stable[1:-1] + stable[:-2]
     jitter = float(np.mean(np.linalg.norm(second, axis=-1))) / iod * 100 if len(stable) > 2 else math.nan
+    embed_sim, embed_pass = embedding_identity(frames, reference, fps=fps)
     contact_sheet(name, frames, mouth, loud, fps=fps)
-    return Metrics(name, kind, n / fps, len(ok) / n, sync_r, lag, closure, open_vowel, identity,
-                   blinks / (n / fps) * 60, tuple(poses.std(0)), head_r, jitter)
+    return Metrics(name, kind, n / fps, len(ok) / n, sync_r, lag, closure, open_vowel, identity, embed_sim,
+                   embed_pass, blinks / (n / fps) * 60, tuple(poses.std(0)), head_r, jitter)
 
 
 def contact_sheet(name: str, frames: list[np.ndarray], mouth: np.ndarray, loud: np.ndarray, *, fps: float) -> None:
@@ -165,7 +185,8 @@ def contact_sheet(name: str, frames: list[np.ndarray], mouth: np.ndarray, loud: 
 def row(m: Metrics) -> str:
     yaw, pitch, roll = m.head_std
     return (f"| {m.name} | {m.kind} | {m.seconds:.1f} | {m.tracked:.2f} | {m.sync_r:.2f} | {m.sync_lag_ms:+.0f} | "
-            f"{m.closure:.2f} | {m.open_vowel:.2f} | {m.identity_pct:.1f} | {m.blinks_per_min:.0f} | "
+            f"{m.closure:.2f} | {m.open_vowel:.2f} | {m.identity_pct:.1f} | {m.embed_sim:.3f} | {m.embed_pass:.2f} | "
+            f"{m.blinks_per_min:.0f} | "
             f"{yaw:.1f}/{pitch:.1f}/{roll:.1f} | {m.head_speech_r:.2f} | {m.jitter_pct:.2f} |")
 
 
@@ -177,6 +198,7 @@ def summary(rows: list[Metrics], label: str) -> str:
     return (f"| **{label}** ({len(rows)}) | | | | {rng([m.sync_r for m in rows])} | "
             f"{rng([m.sync_lag_ms for m in rows], '{:+.0f}')} | {rng([m.closure for m in rows])} | "
             f"{rng([m.open_vowel for m in rows])} | {rng([m.identity_pct for m in rows], '{:.1f}')} | "
+            f"{rng([m.embed_sim for m in rows], '{:.3f}')} | {rng([m.embed_pass for m in rows])} | "
             f"{rng([m.blinks_per_min for m in rows], '{:.0f}')} | "
             f"{rng([float(np.mean(m.head_std)) for m in rows], '{:.1f}')} (mean) | "
             f"{rng([m.head_speech_r for m in rows])} | {rng([m.jitter_pct for m in rows])} |")
@@ -195,8 +217,8 @@ def main() -> None:
     print(f"# quality — {time.strftime('%Y-%m-%d')} — {platform.node()}, default generator, "
           f"≤ {args.seconds:g} s per clip\n")
     print("| clip | kind | s | tracked | sync r | lag ms | P/B/M closed | open vowels open | identity Δ % IOD | "
-          "blinks/min | head σ yaw/pitch/roll ° | head–speech r | jitter % IOD |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "embedding sim | same person | blinks/min | head σ yaw/pitch/roll ° | head–speech r | jitter % IOD |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     generated: list[Metrics] = []
     pairs = [(p, s) for p in portraits for s in speeches]
     if args.limit:
@@ -204,9 +226,11 @@ def main() -> None:
     for portrait, speech in pairs:
         audio = read_audio(speech)
         audio = audio.trim_or_pad(min(audio.n_samples, int(args.seconds * audio.sample_rate)))
-        generation = generator.prepare(read_image(portrait), audio, controls=Controls(seed=7))
+        image = read_image(portrait)
+        generation = generator.prepare(image, audio, controls=Controls(seed=7))
         frames = list(generation.frames())
-        m = measure(f"{portrait.stem}+{speech.stem}", "ours", frames, audio, fps=generation.fps, transcript=None)
+        m = measure(f"{portrait.stem}+{speech.stem}", "ours", frames, audio, fps=generation.fps, transcript=None,
+                    reference=image)
         generated.append(m)
         print(row(m), flush=True)
     real: list[Metrics] = []
@@ -220,7 +244,7 @@ def main() -> None:
         info = probe_video(clip)
         frames = list(iter_frames(clip, max_frames=int(args.seconds * info.fps)))
         audio = audio.trim_or_pad(min(audio.n_samples, int(len(frames) / info.fps * audio.sample_rate)))
-        m = measure(clip.stem, "real", frames, audio, fps=info.fps, transcript=None)
+        m = measure(clip.stem, "real", frames, audio, fps=info.fps, transcript=None, reference=frames[0])
         real.append(m)
         print(row(m), flush=True)
     if generated:

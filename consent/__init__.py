@@ -1,1 +1,88 @@
-"""`consent`: see docs/architecture.md. Not built yet; its issue lands it."""
+"""Consent: the registry of who agreed to what, signed and revocable, with erasable reference faces.
+
+>>> import tempfile; from pathlib import Path; from datetime import datetime, UTC
+>>> from sqlmodel import SQLModel, create_engine
+>>> from consent import ConsentKeys, ConsentScope, ConsentService, init_consent_keys
+>>> engine = create_engine("sqlite://"); SQLModel.metadata.create_all(engine)   # the app runs the migrations
+>>> paths = init_consent_keys(Path(tempfile.mkdtemp()) / "keys")
+>>> keys = ConsentKeys.from_files(signing_key_file=paths.signing_key, master_key_file=paths.master_key)
+>>> registry = ConsentService(engine, keys=keys)
+>>> consent, token = registry.register(ConsentScope(partners="any_vetted", purposes="any",
+...                                                 prohibited_purposes=["political"]))
+>>> decision = registry.check_scope(consent.id, partner="acme", purpose="political")
+>>> decision.covered, decision.codes
+(False, ['purpose.prohibited'])
+
+A consent is a chain of signed revisions (granted → revoked / erased); its subject manages it
+with a token shown once. Reference embeddings are encrypted under a per-subject data key,
+which erasure destroys. See :mod:`consent.service` for the operations and :mod:`consent.keys`
+for the key hierarchy.
+"""
+
+from consent.errors import (
+    ConsentAuthError,
+    ConsentConflictError,
+    ConsentErasedError,
+    ConsentError,
+    ConsentExpiredError,
+    ConsentInactiveError,
+    ConsentInputError,
+    ConsentKeyError,
+    ConsentNotYetValidError,
+    ConsentRevokedError,
+    ConsentStoreError,
+    ConsentTamperedError,
+    ReferenceUnavailableError,
+    UnknownConsentError,
+)
+from consent.keys import ConsentKeyPaths, ConsentKeys, init_consent_keys
+from consent.schemas import (
+    ANY_PURPOSE,
+    ANY_VETTED,
+    ConsentPublic,
+    ConsentScope,
+    ConsentStatus,
+    ErasureReceipt,
+    EvidenceCreate,
+    EvidencePublic,
+    GenerationPublic,
+    PortraitMatch,
+    RevisionKind,
+    RevisionPublic,
+    ScopeDecision,
+)
+from consent.service import ConsentService
+
+__all__ = [
+    "ANY_PURPOSE",
+    "ANY_VETTED",
+    "ConsentAuthError",
+    "ConsentConflictError",
+    "ConsentErasedError",
+    "ConsentError",
+    "ConsentExpiredError",
+    "ConsentInactiveError",
+    "ConsentInputError",
+    "ConsentKeyError",
+    "ConsentKeyPaths",
+    "ConsentKeys",
+    "ConsentNotYetValidError",
+    "ConsentPublic",
+    "ConsentRevokedError",
+    "ConsentScope",
+    "ConsentService",
+    "ConsentStatus",
+    "ConsentStoreError",
+    "ConsentTamperedError",
+    "ErasureReceipt",
+    "EvidenceCreate",
+    "EvidencePublic",
+    "GenerationPublic",
+    "PortraitMatch",
+    "ReferenceUnavailableError",
+    "RevisionKind",
+    "RevisionPublic",
+    "ScopeDecision",
+    "UnknownConsentError",
+    "init_consent_keys",
+]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from consent import ConsentKeys
 from gateway.db import make_engine, upgrade
 from gateway.settings import Settings
 from provenance import KeyMaterialError, ManifestRepository, ProvenanceIdentity, load_identity, load_watermark_key
@@ -42,6 +43,14 @@ def provenance_identity(settings: Settings) -> ProvenanceIdentity:
         watermark_key_file=settings.watermark_key_file,
         tsa_url=settings.tsa_url,
         production=settings.environment == "production",
+    )
+
+
+def consent_keys(settings: Settings) -> ConsentKeys:
+    """The consent registry's signing key and master key (``likeness keys init`` makes development ones)."""
+    return ConsentKeys.from_files(
+        signing_key_file=settings.resolved_consent_signing_key_file,
+        master_key_file=settings.resolved_consent_master_key_file,
     )
 
 

@@ -48,9 +48,27 @@ class Settings(BaseSettings):
         "default 96. Higher: more robust, lower PSNR (docs/benchmarks.md).",
     )
 
+    # Consent registry: the Ed25519 key that signs every revision, and the master key that wraps each
+    # subject's data key (erasing a subject deletes their wrapped key). Both 0600; `likeness keys init`.
+    consent_signing_key_file: Path | None = None
+    consent_master_key_file: Path | None = None
+
     # Release encoding (H.264 + AAC).
     video_crf: int = Field(default=20, ge=0, le=51)
     video_preset: str = "veryfast"
+
+    # Identity embeddings (faces): never swapped silently for another backend (docs/identity.md).
+    identity_backend: Literal["dlib", "insightface"] = Field(
+        default="dlib", description="dlib (offline, from packages) or insightface (the operator's ONNX model)."
+    )
+    insightface_model_dir: Path | None = Field(
+        default=None, description="Folder with the operator's licensed ArcFace-style ONNX model (insightface backend)."
+    )
+    insightface_providers: str = Field(
+        default="CPUExecutionProvider",
+        description="onnxruntime execution providers for the insightface backend, comma-separated, preferred "
+        "first (e.g. CUDAExecutionProvider,CPUExecutionProvider); the first must be the one that runs.",
+    )
 
     @field_validator("watermark_strength")
     @classmethod
@@ -60,6 +78,11 @@ class Settings(BaseSettings):
         if value is not None and value not in STEPS:
             raise ValueError(f"must be one of {', '.join(f'{s:g}' for s in STEPS)} (readers try exactly these)")
         return value
+
+    @property
+    def identity_providers(self) -> list[str]:
+        """``insightface_providers`` as a list."""
+        return [p.strip() for p in self.insightface_providers.split(",") if p.strip()]
 
     @property
     def keys_dir(self) -> Path:
@@ -90,6 +113,14 @@ class Settings(BaseSettings):
     @property
     def resolved_watermark_key_file(self) -> Path:
         return self.watermark_key_file or self.keys_dir / "watermark.key"
+
+    @property
+    def resolved_consent_signing_key_file(self) -> Path:
+        return self.consent_signing_key_file or self.keys_dir / "consent-signing.key"
+
+    @property
+    def resolved_consent_master_key_file(self) -> Path:
+        return self.consent_master_key_file or self.keys_dir / "consent-master.key"
 
     @classmethod
     def for_tests(cls, data_dir: Path, **overrides: object) -> Settings:

@@ -1,0 +1,112 @@
+"""The errors of ``consent``: each says what is wrong with a consent and, where it can, what to do.
+
+>>> from consent.errors import ConsentAuthError, ConsentError, ConsentRevokedError, ConsentInactiveError
+>>> err = ConsentRevokedError("consent cns_… was revoked by its subject")
+>>> isinstance(err, ConsentInactiveError), isinstance(err, ConsentError), err.http_status
+(True, True, 403)
+>>> ConsentAuthError.http_status
+403
+
+The tree::
+
+    ConsentError
+    ├── UnknownConsentError       no consent has this id (404)
+    ├── ConsentAuthError          the consent id or the management token is not valid (403; one
+    │                             message for both, so a token holder learns nothing about other ids)
+    ├── ConsentInactiveError      the consent exists but permits nothing now (403)
+    │   ├── ConsentRevokedError       its subject revoked it
+    │   ├── ConsentExpiredError       its validity ended
+    │   ├── ConsentNotYetValidError   its validity has not begun
+    │   └── ConsentErasedError        its subject erased their data (410)
+    ├── ConsentTamperedError      a row fails its signature or hash-chain check (500; fails closed)
+    ├── ConsentKeyError           the consent signing key or master key is missing, unreadable, exposed
+    ├── ConsentInputError         a scope, embedding or record the registry refuses (422)
+    ├── ReferenceUnavailableError no reference embedding of the identity model in use (409: re-enrol)
+    ├── ConsentConflictError      changed concurrently; retry (409)
+    └── ConsentStoreError         the database could not be read or written (503)
+"""
+
+from __future__ import annotations
+
+from likeness.errors import LikenessError
+
+
+class ConsentError(LikenessError):
+    """Base of the consent errors."""
+
+    http_status = 400
+
+
+class UnknownConsentError(ConsentError):
+    """No consent has this id."""
+
+    http_status = 404
+
+
+class ConsentAuthError(ConsentError):
+    """The consent id or the management token is not valid (deliberately not saying which)."""
+
+    http_status = 403
+
+
+class ConsentInactiveError(ConsentError):
+    """The consent exists but permits nothing at the time asked about."""
+
+    http_status = 403
+
+
+class ConsentRevokedError(ConsentInactiveError):
+    """The subject revoked the consent."""
+
+
+class ConsentExpiredError(ConsentInactiveError):
+    """The consent's validity has ended."""
+
+
+class ConsentNotYetValidError(ConsentInactiveError):
+    """The consent's validity has not begun."""
+
+
+class ConsentErasedError(ConsentInactiveError):
+    """The subject erased their data: the reference embeddings are gone for good."""
+
+    http_status = 410
+
+
+class ConsentTamperedError(ConsentError):
+    """A consent row or revision fails its signature, hash or chain check: it was changed outside Likeness."""
+
+    http_status = 500
+    exit_code = 1
+
+
+class ConsentKeyError(ConsentError):
+    """The consent signing key or the master key is missing, unreadable, readable by others or malformed."""
+
+    http_status = 500
+    exit_code = 1
+
+
+class ConsentInputError(ConsentError):
+    """A scope, embedding or record that the registry refuses."""
+
+    http_status = 422
+
+
+class ReferenceUnavailableError(ConsentError):
+    """The consent has no reference embedding made by the identity model in use."""
+
+    http_status = 409
+
+
+class ConsentConflictError(ConsentError):
+    """The consent changed while this request was changing it; retry."""
+
+    http_status = 409
+
+
+class ConsentStoreError(ConsentError):
+    """The consent registry's database could not be read or written."""
+
+    http_status = 503
+    exit_code = 1

@@ -1,0 +1,76 @@
+"""Factories for the consent tests (a module of its own: `conftest` is not importable by name
+when several test folders have one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+
+from consent import ConsentScope
+from faces import Embedding
+
+
+def random_embedding(seed: int, *, dim: int = 128, model_version: str = "test-model:0123456789ab") -> Embedding:
+    """An L2-normalised float32 vector standing for one reference face (the registry never looks inside)."""
+    vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return Embedding(vector, backend="test", model_version=model_version)
+
+
+def scope(**overrides: object) -> ConsentScope:
+    """A typical scope: two partners, education and accessibility, never political; open-ended."""
+    fields: dict[str, object] = {
+        "partners": ["acme", "globex"],
+        "purposes": ["education", "accessibility"],
+        "prohibited_purposes": ["political"],
+    }
+    fields.update(overrides)
+    return ConsentScope(**fields)
+
+
+def tamper(engine: Engine, sql: str, **params: object) -> int:
+    """Run ``sql`` around the append-only triggers, as someone holding the database could; the row count.
+
+    SQLite: drop the triggers, change, recreate them. PostgreSQL: the table owner disables its user
+    triggers for the change. Parameters the statement does not name are ignored.
+    """
+    used = {name: value for name, value in params.items() if f":{name}" in sql}
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+            for name, _ in triggers:
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
+            count = conn.execute(text(sql), used).rowcount
+            for _, definition in triggers:
+                conn.exec_driver_sql(definition)
+            return count
+        tables = [t for t in inspect(conn).get_table_names() if t.startswith("consent")]
+        for table in tables:
+            conn.execute(text(f'ALTER TABLE "{table}" DISABLE TRIGGER USER'))
+        count = conn.execute(text(sql), used).rowcount
+        for table in tables:
+            conn.execute(text(f'ALTER TABLE "{table}" ENABLE TRIGGER USER'))
+        return count
+
+
+def sqlite_files(engine: Engine) -> bytes:
+    """The raw bytes an attacker copying a SQLite database gets: the file, its WAL and shared memory."""
+    database = Path(str(engine.url.database))
+    parts = [database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")]
+    return b"".join(part.read_bytes() for part in parts if part.exists())
+
+
+def all_rows_bytes(engine: Engine) -> bytes:
+    """Every value of every table, as bytes (for PostgreSQL, whose files a test cannot read)."""
+    chunks: list[bytes] = []
+    with engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                for value in row:
+                    if isinstance(value, bytes | bytearray | memoryview):
+                        chunks.append(bytes(value))
+                    elif value is not None:
+                        chunks.append(str(value).encode())
+    return b"\n".join(chunks)
