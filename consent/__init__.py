@@ -16,7 +16,8 @@
 A consent is a chain of signed revisions (granted → revoked / erased); its subject manages it
 with a token shown once. Reference embeddings are encrypted under a per-subject data key,
 which erasure destroys. See :mod:`consent.service` for the operations and :mod:`consent.keys`
-for the key hierarchy.
+for the key hierarchy, and :mod:`consent.statement` for the recorded consent statement
+(:func:`issue_challenge`, :func:`verify_statement`).
 """
 
 from consent.errors import (
@@ -33,6 +34,7 @@ from consent.errors import (
     ConsentStoreError,
     ConsentTamperedError,
     ReferenceUnavailableError,
+    StatementError,
     UnknownConsentError,
 )
 from consent.keys import ConsentKeyPaths, ConsentKeys, init_consent_keys
@@ -52,10 +54,13 @@ from consent.schemas import (
     ScopeDecision,
 )
 from consent.service import ConsentService
+from consent.statement import Challenge, Check, StatementVerdict, issue_challenge, verify_statement
 
 __all__ = [
     "ANY_PURPOSE",
     "ANY_VETTED",
+    "Challenge",
+    "Check",
     "ConsentAuthError",
     "ConsentConflictError",
     "ConsentErasedError",
@@ -83,6 +88,10 @@ __all__ = [
     "RevisionKind",
     "RevisionPublic",
     "ScopeDecision",
+    "StatementError",
+    "StatementVerdict",
     "UnknownConsentError",
     "init_consent_keys",
+    "issue_challenge",
+    "verify_statement",
 ]

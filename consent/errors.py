@@ -23,7 +23,10 @@ The tree::
     ├── ConsentInputError         a scope, embedding or record the registry refuses (422)
     ├── ReferenceUnavailableError no reference embedding of the identity model in use (409: re-enrol)
     ├── ConsentConflictError      changed concurrently; retry (409)
-    └── ConsentStoreError         the database could not be read or written (503)
+    ├── ConsentStoreError         the database could not be read or written (503)
+    └── StatementError            a consent-statement recording that cannot be checked at all: not a
+                                  video, corrupt or truncated, no sound, over 2 minutes (422); a
+                                  recording that is checked and fails is a verdict, not an error
 """
 
 from __future__ import annotations
@@ -110,3 +113,9 @@ class ConsentStoreError(ConsentError):
 
     http_status = 503
     exit_code = 1
+
+
+class StatementError(ConsentError):
+    """A consent-statement recording that cannot be checked: not a video, unreadable, silent track missing, too long."""
+
+    http_status = 422
