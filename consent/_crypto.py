@@ -1,8 +1,7 @@
 """Cryptographic primitives of the consent registry (private): secrets on disk, AEAD, tokens, canonical JSON.
 
-- Files holding secrets are created 0600 from the first byte (the semantics of
-  ``provenance.identity._write_secret``, repeated here because ``consent`` may not import
-  ``provenance``), and are refused when the group or others can read them.
+- Files holding secrets are created 0600 from the first byte (:func:`likeness.files.write_secret`,
+  shared with provenance), and are refused when the group or others can read them.
 - Envelope encryption: AES-256-GCM with a random 96-bit nonce and associated data that binds each
   ciphertext to its row. A sealed blob is ``0x01 ‖ nonce(12) ‖ ciphertext ‖ tag(16)``.
 - Management tokens: 256 random bits, shown once; the database keeps a prefix (to name the token)
@@ -41,27 +40,6 @@ TOKEN_PREFIX_CHARS = len(TOKEN_SCHEME) + 8  # "lkc_" and 48 of the token's 256 b
 
 class SealError(Exception):
     """A sealed blob could not be opened: wrong key, wrong associated data, or altered bytes."""
-
-
-def write_secret(path: Path, data: bytes) -> None:
-    """Create ``path`` 0600 from the first byte (never written then chmod'ed); its folder 0700."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def read_secret(path: Path, *, what: str, setting: str) -> bytes:

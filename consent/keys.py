@@ -30,8 +30,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from consent._crypto import KEY_BYTES, key_id, read_secret, write_secret
+from consent._crypto import KEY_BYTES, key_id, read_secret
 from consent.errors import ConsentKeyError
+from likeness.files import write_secret
 
 SIGNING_KEY_FILE = "consent-signing.key"
 MASTER_KEY_FILE = "consent-master.key"

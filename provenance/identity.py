@@ -14,7 +14,6 @@ True
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import stat
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from likeness.files import write_secret
 from provenance.errors import KeyMaterialError
 from provenance.pki import PkiPaths, init_dev_pki, is_development_certificate
 from provenance.signing import ClaimSigner, FileKeySigner
@@ -59,7 +59,7 @@ def init_identity(keys_dir: Path) -> PkiPaths:
     paths = init_dev_pki(keys_dir)
     key_file = keys_dir / "watermark.key"
     if not key_file.exists():
-        _write_secret(key_file, secrets.token_bytes(WATERMARK_KEY_BYTES))
+        write_secret(key_file, secrets.token_bytes(WATERMARK_KEY_BYTES))
     return paths
 
 
@@ -119,22 +119,6 @@ def load_identity(
         if not tsa_url:
             raise KeyMaterialError("production needs an RFC 3161 time-stamp authority: set LIKENESS_TSA_URL")
     return identity
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    """Create ``path`` 0600 from the first byte (never written then chmod'ed)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def key_id(key: bytes) -> str:

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from provenance._fs import fsync_dir
+from likeness.files import fsync_dir
 from provenance.errors import KeyMaterialError
 
 logger = logging.getLogger(__name__)
