@@ -1,12 +1,31 @@
-"""The forensic tool behind ``detect clip.mp4``: provenance checks, watermark read and verdict.
+"""The forensic tool behind ``detect clip.mp4``: provenance checks, watermark read, companion classifier, verdict.
 
->>> from detector import analyse, DetectionReport    # doctest: +SKIP
->>> analyse(Path("clip.mp4"), trust_anchors_pem=root_pem, watermark_key=key, repository=None).verdict
-'no-provenance-found'
+>>> from detector import Classifier, analyse, render_html, DetectionReport    # doctest: +SKIP
+>>> report = analyse(Path("clip.mp4"), trust_anchors_pem=root_pem, watermark_key=key, repository=None)
+>>> report.verdict, report.classifier.verdict, report.classifier.score       # doctest: +SKIP
+('no-provenance-found', 'not-detected', 0.03)
+>>> Path("report.html").write_text(render_html(report))                      # doctest: +SKIP
+
+Provenance (a trusted C2PA manifest, or our watermark) decides ``generated-by-likeness``; the
+companion classifier (a small ONNX model shipped in ``detector/models``, hash-checked) can on its
+own say at most ``likely-synthetic``. Training (``detector.train``, torch) is never imported here.
 """
 
-from detector.analyse import analyse
-from detector.errors import DetectorError
-from detector.report import DetectionReport
+from detector.analyse import analyse, default_classifier
+from detector.classifier import Classifier, ModelCard
+from detector.errors import DetectorError, ModelError
+from detector.html_report import render_html
+from detector.report import VERDICTS, ClassifierEvidence, DetectionReport
 
-__all__ = ["DetectionReport", "DetectorError", "analyse"]
+__all__ = [
+    "VERDICTS",
+    "Classifier",
+    "ClassifierEvidence",
+    "DetectionReport",
+    "DetectorError",
+    "ModelCard",
+    "ModelError",
+    "analyse",
+    "default_classifier",
+    "render_html",
+]

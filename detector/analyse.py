@@ -1,12 +1,18 @@
-"""``analyse()``: the provenance half of ``detect clip.mp4``.
+"""``analyse()``: everything behind ``detect clip.mp4``.
 
-C2PA first (state, signer, generation id, failure codes), then the watermark read across the
-clip's frames, then the manifest recovered from the repository by watermark id.
+C2PA first (state, signer, generation id, failure codes), then one pass over the clip's frames
+that feeds both the watermark reader (at most ``max_frames``, evenly spread) and the companion
+classifier (about a window of consecutive frames a second, :mod:`detector.classifier`), then the
+manifest recovered from the repository by watermark id, then the verdict (:func:`decide`).
 
 >>> from detector import analyse                     # doctest: +SKIP
 >>> report = analyse(Path("clip.mp4"), trust_anchors_pem=root, watermark_key=key, repository=None)
->>> report.verdict                                   # doctest: +SKIP
-'generated-by-likeness'
+>>> report.verdict, report.classifier.verdict        # doctest: +SKIP
+('generated-by-likeness', 'likely-synthetic')
+
+``classifier="default"`` loads the shipped model once per process (hash-checked); pass a loaded
+:class:`~detector.classifier.Classifier` (another model) or None (no classifier: ``unavailable``).
+A model that fails its hash check is reported as ``unavailable`` with the reason, never used.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from detector.errors import DetectorError
+from detector.classifier import Classifier, ClassifierRun
+from detector.errors import DetectorError, ModelError
 from detector.report import (
+    CLASSIFIER_UNAVAILABLE,
     ClassifierEvidence,
     DetectionReport,
     ManifestLookup,
@@ -56,8 +65,11 @@ def analyse(
     max_frames: int = DEFAULT_MAX_FRAMES,
     limits: Limits | None = None,
     progress: Progress | None = None,
+    classifier: Classifier | Literal["default"] | None = "default",
 ) -> DetectionReport:
-    """Analyse one clip. Raises :class:`DetectorError` when the file cannot be read as a video."""
+    """Analyse one clip. Raises :class:`DetectorError` when the file cannot be read as a video.
+
+    ``progress(done, total)`` is called as frames are decoded (for a progress bar)."""
     started = time.perf_counter()
     path = Path(path)
     try:
@@ -70,14 +82,21 @@ def analyse(
     notes: list[str] = []
 
     c2pa = _c2pa_section(path, kind=kind, trust_anchors_pem=trust_anchors_pem, notes=notes)
-    watermark = _watermark_section(
+    model, unavailable = _classifier(classifier, notes=notes)
+    run = model.start(frame_count=info.frame_count, fps=info.fps) if model is not None else None
+    watermark = _frame_pass(
         path, info_frames=info.frame_count, watermark_key=watermark_key,
-        max_frames=max_frames, progress=progress,
+        max_frames=max_frames, progress=progress, run=run,
     )
+    if run is not None:
+        evidence = run.finish(duration_s=info.duration_s)
+    else:
+        evidence = unavailable
     lookup = _lookup(watermark=watermark, c2pa_generation_id=c2pa.get("generation_id"), repository=repository)
     watermark = _confirm(watermark, lookup=lookup)
     verdict, summary = decide(
-        c2pa_state=c2pa["state"], c2pa_generation_id=c2pa.get("generation_id"), watermark=watermark
+        c2pa_state=c2pa["state"], c2pa_generation_id=c2pa.get("generation_id"), watermark=watermark,
+        classifier=evidence,
     )
     if watermark.found and c2pa["state"] == "absent" and lookup.found:
         summary += "; its manifest was recovered from the repository"
@@ -92,10 +111,7 @@ def analyse(
         c2pa=c2pa,
         watermark=watermark,
         manifest_lookup=lookup,
-        classifier=ClassifierEvidence(
-            score=None, verdict="unavailable",
-            reason="the companion classifier is not installed in this build",
-        ),
+        classifier=evidence,
         verdict=verdict,
         summary=summary,
         notes=notes,
@@ -121,34 +137,69 @@ def _c2pa_section(path: Path, *, kind: MediaType, trust_anchors_pem: bytes | Non
     return section
 
 
-def _watermark_section(
+@lru_cache(maxsize=1)
+def default_classifier() -> Classifier:
+    """The shipped companion classifier, loaded (and hash-checked) once per process."""
+    return Classifier.load()
+
+
+def _classifier(
+    classifier: Classifier | Literal["default"] | None, *, notes: list[str]
+) -> tuple[Classifier | None, ClassifierEvidence]:
+    if classifier is None:
+        return None, ClassifierEvidence(score=None, verdict=CLASSIFIER_UNAVAILABLE,
+                                        reason="the companion classifier was not requested")
+    if isinstance(classifier, Classifier):
+        return classifier, ClassifierEvidence(score=None, verdict=CLASSIFIER_UNAVAILABLE)
+    try:
+        return default_classifier(), ClassifierEvidence(score=None, verdict=CLASSIFIER_UNAVAILABLE)
+    except ModelError as exc:
+        notes.append(f"companion classifier unavailable: {exc}")
+        return None, ClassifierEvidence(score=None, verdict=CLASSIFIER_UNAVAILABLE, reason=str(exc))
+
+
+def _frame_pass(
     path: Path,
     *,
     info_frames: int,
     watermark_key: bytes | None,
     max_frames: int,
     progress: Progress | None,
+    run: ClassifierRun | None,
 ) -> WatermarkEvidence:
-    if watermark_key is None:
-        return WatermarkEvidence(
-            checked=False, found=False, generation_id=None, watermark_id=None, bit_agreement=None,
-            false_match_probability=None, frames_read=0, hypotheses=0,
-            reason="no watermark key configured (LIKENESS_WATERMARK_KEY_FILE)",
-        )
-    reader = WatermarkCodec(watermark_key).reader()
+    """One decode of the clip: every ``every``-th frame to the watermark reader, the windows to ``run``."""
+    reader = WatermarkCodec(watermark_key).reader() if watermark_key is not None else None
     every = max(1, math.ceil(info_frames / max_frames)) if info_frames else 1
-    total = min(max_frames, math.ceil(info_frames / every)) if info_frames else max_frames
-    read = 0
+    wm_total = min(max_frames, math.ceil(info_frames / every)) if info_frames else max_frames
+    if reader is None and run is None:
+        return _no_key()
+    if run is not None:  # consecutive frames are needed: decode all, stop after the last one needed
+        last = max([*run.needed, (wm_total - 1) * every if reader is not None else -1])
+        frames = iter_frames(path, every=1, max_frames=last + 1)
+        stride, total = 1, last + 1
+    else:
+        frames = iter_frames(path, every=every, max_frames=max_frames)
+        stride, total = every, wm_total
+    read = decoded = 0
     try:
-        for frame in iter_frames(path, every=every, max_frames=max_frames):
-            reader.add_frame(frame)
-            read += 1
+        for position, frame in enumerate(frames):
+            index = position * stride
+            decoded += 1
+            if reader is not None and index % every == 0 and read < max_frames:
+                reader.add_frame(frame)
+                read += 1
+            if run is not None:
+                run.add(index, frame)
             if progress is not None:
-                progress(read, total)
+                progress(decoded, total)
     except MediaError as exc:
-        if read == 0:
+        if decoded == 0:
+            if run is not None:
+                run.close()
             raise DetectorError(f"cannot decode the frames of {path.name}: {exc}") from exc
-        logger.warning("frames after %d could not be decoded: %s", read, exc)
+        logger.warning("frames after %d could not be decoded: %s", decoded, exc)
+    if reader is None:
+        return _no_key()
     result = reader.result()
     found_id = result.watermark_id if result.found else None
     return WatermarkEvidence(
@@ -164,6 +215,14 @@ def _watermark_section(
         frames_read=result.frames_read,
         hypotheses=result.hypotheses,
         reason=None if result.found else "no payload passed the code check",
+    )
+
+
+def _no_key() -> WatermarkEvidence:
+    return WatermarkEvidence(
+        checked=False, found=False, generation_id=None, watermark_id=None, bit_agreement=None,
+        false_match_probability=None, frames_read=0, hypotheses=0,
+        reason="no watermark key configured (LIKENESS_WATERMARK_KEY_FILE)",
     )
 
 

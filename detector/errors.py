@@ -10,3 +10,10 @@ class DetectorError(LikenessError):
 
     exit_code = 2
     http_status = 422
+
+
+class ModelError(DetectorError):
+    """The companion classifier's model cannot be used (missing, unreadable, or not the file its card names)."""
+
+    exit_code = 1
+    http_status = 500

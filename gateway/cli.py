@@ -10,6 +10,7 @@ Results go to stdout, logs and progress to stderr. One place (:func:`_run`) turn
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -227,39 +228,108 @@ detect_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def detect(
     clip: Annotated[Path, typer.Argument(help="The video to analyse.", dir_okay=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the report as a self-contained HTML page.",
+                                              dir_okay=False, metavar="REPORT.html")] = None,
     max_frames: Annotated[int, typer.Option(min=1, help="Frames to read for the watermark.")] = 250,
+    model: Annotated[Path | None, typer.Option("--model", help="Another classifier (its JSON model card), e.g. one "
+                                               "made by `likeness detector train`.", dir_okay=False,
+                                               metavar="CARD.json")] = None,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] = 0,
 ) -> None:
-    """Analyse CLIP: C2PA manifest, watermark, manifest recovery; exit 0 when analysed, 2 when unreadable."""
+    """Analyse CLIP: C2PA manifest, watermark, manifest recovery, companion classifier.
+
+    Exit 0 when analysed (whatever the verdict), 2 when the clip cannot be read.
+    """
     _configure_logging(verbose)
-    from detector import analyse
+    from detector import Classifier, analyse, render_html
     from gateway.deps import existing_repository, verifier_material
 
     settings = _settings()
     if not clip.exists():
         raise LikenessError(f"no such file: {clip}")
+    classifier = Classifier.load(model) if model is not None else "default"
     anchors, key, notes = verifier_material(settings)
     repository, repo_note = existing_repository(settings)
     if repo_note:
         notes.append(repo_note)
-    progress = None if as_json or not err.is_terminal else _progress_printer()
-    report = analyse(clip, trust_anchors_pem=anchors, watermark_key=key, repository=repository, max_frames=max_frames,
-                     progress=progress)
+    with _detect_progress(enabled=err.is_terminal) as progress:
+        report = analyse(clip, trust_anchors_pem=anchors, watermark_key=key, repository=repository,
+                         max_frames=max_frames, progress=progress, classifier=classifier)
     if notes:
         report.notes.extend(notes)
+    if html is not None:
+        try:
+            html.write_text(render_html(report), encoding="utf-8")
+        except OSError as exc:
+            raise LikenessError(f"cannot write {html}: {exc.strerror or exc}") from exc
+        err.print(f"HTML report: {html}", markup=False)
     if as_json:
         out.print_json(json.dumps(report.to_dict(), default=str))
     else:
         _print_report(report)
 
 
-def _progress_printer():  # type: ignore[no-untyped-def]
-    def show(done: int, total: int) -> None:
-        err.print(f"\rreading frames {done}/{total}", end="")
-        if done >= total:
-            err.print()
+@contextlib.contextmanager
+def _detect_progress(*, enabled: bool):  # type: ignore[no-untyped-def]
+    """A transient rich progress bar on stderr fed by ``progress(done, total)``; None when not a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return show
+    with Progress(TextColumn("decoding frames"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("frames", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# --- likeness detector ----------------------------------------------------------------------
+
+detector_app = typer.Typer(help="The companion classifier of `detect`.", no_args_is_help=True)
+app.add_typer(detector_app, name="detector")
+
+
+@detector_app.command("train")
+def detector_train(
+    data: Annotated[Path, typer.Option(help="A folder of real talking-face clips.", file_okay=False)] = Path(
+        "../shared/data/clips"),
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Work folder (default <data dir>/detector).",
+                                                 file_okay=False)] = None,
+    seconds: Annotated[float, typer.Option(min=1.0, help="Seconds of each clip to use.")] = 12.0,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps per model.")] = 250,
+    folds: Annotated[int | None, typer.Option(help="Cross-validation folds (0: none; default one per clip).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the twins, augmentations and training.")] = 0,
+    stills: Annotated[Path | None, typer.Option(help="Portraits to generate extra synthetic clips from.",
+                                                file_okay=False)] = None,
+    speech: Annotated[Path | None, typer.Option(help="Speech files for --stills (default: the same folder).",
+                                                file_okay=False)] = None,
+) -> None:
+    """Build the dataset (real clips + generator twins), cross-validate, calibrate, train, export ONNX.
+
+    Prints the new model card; use it with `detect CLIP --model CARD.json`.
+    """
+    from detector.train import TrainConfig, train
+    from gateway.detector_train import build_dataset
+
+    if not data.is_dir():
+        raise LikenessError(f"no such folder: {data}")
+    work = out_dir or _settings().data_dir / "detector"
+    dataset = work / "dataset"
+    if not (dataset / "index.json").exists():
+        build_dataset(data, out=dataset, seconds=seconds, seed=seed, stills=stills, speech=speech,
+                      progress=lambda what: err.print(what))
+    else:
+        err.print(f"reusing the dataset in {dataset}")
+    card = train(dataset, work / "model", config=TrainConfig(steps=steps, seed=seed), folds=folds,
+                 data_description=f"{data.resolve()} (first {seconds:g} s of each clip) and two generator twins "
+                                  "per clip" + (f"; clips generated from the portraits in {stills.resolve()}"
+                                                if stills else ""),
+                 log=lambda line: err.print(line, markup=False))
+    out.print(str(card))
 
 
 def detect_main(argv: list[str] | None = None) -> None:

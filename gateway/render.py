@@ -1,4 +1,9 @@
-"""Human-readable rendering of a detection report (rich), readable at a glance."""
+"""Human-readable rendering of a detection report (rich), readable at a glance.
+
+Verdict and summary first; then one row each for the C2PA manifest, the watermark, the manifest
+repository, the companion classifier (score, band, a per-second sparkline, the frames that
+drove it, the model) and the video; then the notes.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,41 @@ _VERDICT_STYLE = {
     "provenance-conflict": "bold red",
     "invalid-manifest": "bold red",
     "untrusted-manifest": "bold yellow",
+    "likely-synthetic": "bold yellow",
     "no-provenance-found": "bold",
 }
+_CLASSIFIER_STYLE = {"likely-synthetic": "bold yellow", "inconclusive": "yellow", "not-detected": "",
+                     "undetermined": "dim", "unavailable": "dim"}
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """Scores in 0–1 as a row of block characters (one per window)."""
+    return "".join(_BARS[min(len(_BARS) - 1, max(0, int(v * len(_BARS))))] for v in values)
+
+
+def classifier_lines(report: DetectionReport) -> Text:
+    """The classifier's row: verdict, calibrated score and band, per-second curve, the frames that drove it."""
+    cls = report.classifier
+    line = Text(cls.verdict, style=_CLASSIFIER_STYLE.get(cls.verdict, ""))
+    if cls.score is not None:
+        line.append(f"  score {cls.score:.2f}")
+        if cls.band is not None and cls.band_level is not None:
+            line.append(f" ({cls.band_level:.0%} band {cls.band[0]:.2f}–{cls.band[1]:.2f}")
+            line.append(f"; likely-synthetic ≥ {cls.threshold:.2f})" if cls.threshold is not None else ")")
+        line.append(f"  {cls.windows}/{cls.windows_planned} windows, face {cls.face_px:.0f} px between the eyes")
+    if cls.reason:
+        line.append(f"\n{cls.reason}")
+    if cls.curve:
+        line.append(f"\nper second  {sparkline([c['score'] for c in cls.curve])}  "
+                    f"(0 … {report.video.get('duration_s', 0):.0f} s)")
+    if cls.drivers:
+        line.append("\ndrove it    " + ", ".join(f"frame {d['frame']} ({d['t_s']:.1f} s, {d['score']:.2f})"
+                                                for d in cls.drivers))
+    if cls.model:
+        line.append(f"\nmodel       {cls.model.get('name')} {cls.model.get('version')} "
+                    f"(sha256 {str(cls.model.get('sha256'))[:12]}…)", style="dim")
+    return line
 
 
 def render_report(report: DetectionReport, *, console: Console) -> None:
@@ -61,8 +99,7 @@ def render_report(report: DetectionReport, *, console: Console) -> None:
         table.add_row("Repository", f"manifest {lookup.record['manifest_id']} recorded {lookup.record['created_at']}")
     else:
         table.add_row("Repository", f"{lookup.repository}" + (f": {lookup.reason}" if lookup.reason else ""))
-    cls = report.classifier
-    table.add_row("Classifier", f"{cls.verdict}" + (f" ({cls.reason})" if cls.reason else ""))
+    table.add_row("Classifier", classifier_lines(report))
     video = report.video
     table.add_row(
         "Video",

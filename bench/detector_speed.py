@@ -1,0 +1,106 @@
+"""Speed of ``detect`` on a 10 s 512² clip: with the companion classifier, and the provenance-only path.
+
+Same run, same file, interleaved rounds, medians:
+
+* provenance only — ``detector.analyse(..., classifier=None)``: C2PA, watermark read (250 frames), lookup;
+* full — the same plus the classifier (model loaded once, as a server would);
+* ``detect CLIP --json`` — the console script end to end in a new process (imports, model load and
+  hash check, everything), which is what an analyst waits for; the goal is ≤ 5 s on 2 cores.
+
+The clip: the default generator driven by Grace Hopper's portrait and espeak-ng speech, 250
+frames at 25 fps, released through the real release path (marked, C2PA-signed, recorded). With
+``../shared/data`` present, a real clip (lp_d10, 15 s at 30 fps) is timed too.
+
+    .venv/bin/python bench/detector_speed.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detector import Classifier, analyse
+from gateway.demo import DEMO_TEXT, default_portrait, synthesise_speech
+from gateway.deps import open_repository, provenance_identity
+from gateway.selftest import selftest_claim
+from gateway.settings import Settings
+from generator import Controls, get_generator
+from media import Audio, read_audio, read_image
+from provenance import init_identity, release
+
+DETECT = str(Path(sys.executable).parent / "detect")
+
+
+def make_clip(data_dir: Path, *, seconds: float = 10.0) -> Path:
+    settings = Settings.for_tests(data_dir)
+    init_identity(settings.keys_dir)
+    speech = read_audio(synthesise_speech(DEMO_TEXT, dest=data_dir / "speech.wav")).to_mono()
+    need = round(seconds * speech.sample_rate)
+    samples = np.tile(speech.samples[0], 1 + need // speech.samples.shape[1])[:need]
+    audio = Audio(samples=samples[None, :].copy(), sample_rate=speech.sample_rate)
+    generation = get_generator("default").prepare(read_image(default_portrait()), audio, controls=Controls(seed=1))
+    released = release(list(generation.frames()), fps=25, audio=audio, claim=selftest_claim(),
+                       identity=provenance_identity(settings), repository=open_repository(settings),
+                       dest=data_dir / "outputs" / "clip.mp4")
+    return released.path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="likeness-detect-speed-")) / "var"
+    clip = make_clip(data_dir)
+    settings = Settings.for_tests(data_dir)
+    identity = provenance_identity(settings)
+    repository = open_repository(settings)
+    classifier = Classifier.load()
+    clips = [("generated 10 s 512² 25 fps (released)", clip)]
+    real = args.data / "clips" / "lp_d10.mp4"
+    if real.exists():
+        clips.append(("real lp_d10 15 s 512² 30 fps", real))
+    env = {**os.environ, "LIKENESS_DATA_DIR": str(data_dir)}
+
+    print(f"machine: {platform.machine()} cpus={os.cpu_count()} python {platform.python_version()}; "
+          f"load average before: {os.getloadavg()[0]:.2f}")
+    print("\n| clip | provenance only (s) | full, model loaded (s) | ratio | classifier stage (s) | "
+          "`detect --json` end to end (s) | verdict / classifier |")
+    print("|---|---|---|---|---|---|---|")
+    for name, path in clips:
+        times: dict[str, list[float]] = {"prov": [], "full": [], "cli": [], "stage": []}
+        verdicts = ""
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            analyse(path, trust_anchors_pem=identity.trust_anchors_pem, watermark_key=identity.watermark_key,
+                    repository=repository, classifier=None)
+            times["prov"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            report = analyse(path, trust_anchors_pem=identity.trust_anchors_pem,
+                             watermark_key=identity.watermark_key, repository=repository, classifier=classifier)
+            times["full"].append(time.perf_counter() - started)
+            times["stage"].append(report.classifier.elapsed_s)
+            verdicts = f"{report.verdict} / {report.classifier.verdict} {report.classifier.score}"
+            started = time.perf_counter()
+            subprocess.run([DETECT, str(path), "--json"], env=env, capture_output=True, check=True, timeout=120)
+            times["cli"].append(time.perf_counter() - started)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"| {name} | {med['prov']:.2f} | {med['full']:.2f} | {med['full'] / med['prov']:.2f}× | "
+              f"{med['stage']:.2f} | {med['cli']:.2f} (range {min(times['cli']):.2f}–{max(times['cli']):.2f}) | "
+              f"{verdicts} |")
+    print(f"\nrounds {args.rounds}, medians; load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
