@@ -90,7 +90,7 @@ def score_plot(report: DetectionReport) -> np.ndarray | None:
     if cls.band is not None:
         axes.axhspan(cls.band[0], cls.band[1], color="#b3261e", alpha=0.12, label=f"{cls.band_level:.0%} band")
     if cls.threshold is not None:
-        axes.axhline(cls.threshold, color="#555", lw=1, ls="--", label=f"likely-synthetic ≥ {cls.threshold:.2f}")
+        axes.axhline(cls.threshold, color="#555", lw=1, ls="--", label=f"likely-synthetic ≥ {cls.threshold:g}")
     axes.set_xlim(0, max(duration, 1e-3))
     axes.set_ylim(-0.02, 1.02)
     axes.set_xlabel("time (s)")

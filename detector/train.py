@@ -18,8 +18,9 @@ blur or per-frame JPEG. Loss: binary cross-entropy on the window logit plus a sm
 each frame's logit. AdamW with a cosine schedule, from scratch (no pretrained weights).
 
 Calibration (:func:`cross_validate`): the clips are split into folds (leave one clip out up to
-ten clips, five folds above), each clip's real and synthetic tracks held out together; a model
-trained on the other folds scores the held-out tracks exactly as ``detect`` windows a clip.
+ten clips, five folds above), each clip's real and synthetic tracks held out together
+(synthetic-only sources, such as clips generated from stills, are in every fold's training); a
+model trained on the other folds scores the held-out tracks exactly as ``detect`` windows a clip.
 The temperature is fitted to those out-of-fold clip logits (negative log-likelihood), and the
 ``likely-synthetic`` threshold is set above every out-of-fold real score (and at least 0.9).
 The final model is trained on every clip, exported to ONNX (opset 17, IR ≤ 10, inputs uint8

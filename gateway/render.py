@@ -39,7 +39,7 @@ def classifier_lines(report: DetectionReport) -> Text:
         line.append(f"  score {cls.score:.2f}")
         if cls.band is not None and cls.band_level is not None:
             line.append(f" ({cls.band_level:.0%} band {cls.band[0]:.2f}–{cls.band[1]:.2f}")
-            line.append(f"; likely-synthetic ≥ {cls.threshold:.2f})" if cls.threshold is not None else ")")
+            line.append(f"; likely-synthetic ≥ {cls.threshold:g})" if cls.threshold is not None else ")")
         line.append(f"  {cls.windows}/{cls.windows_planned} windows, face {cls.face_px:.0f} px between the eyes")
     if cls.reason:
         line.append(f"\n{cls.reason}")

@@ -150,14 +150,8 @@ def test_a_generated_clip_without_marks_is_scored(classifier, generated_clip):
     json.dumps(report.to_dict())  # the thumbnails stay out of the JSON
     assert "thumbnails" not in report.to_dict()["classifier"]
     # The generator's output with its marks gone: the classifier alone may say at most likely-synthetic.
-    # KNOWN LIMIT (docs/detector.md): the shipped model, trained on the twins of 7 clips, scores this
-    # twin of an unseen portrait near 0.5 and does not flag it; what is asserted here is that it never
-    # claims more than "likely synthetic" and says so when it does.
-    assert cls.verdict in {"likely-synthetic", "not-detected"}, cls
-    if cls.verdict == "likely-synthetic":
-        assert report.verdict == VERDICT_LIKELY_SYNTHETIC and "not proof" in report.summary
-    else:
-        assert report.verdict == "no-provenance-found"
+    assert cls.verdict == "likely-synthetic", cls
+    assert report.verdict == VERDICT_LIKELY_SYNTHETIC and "not proof" in report.summary
 
 
 def _watermark(found: bool, generation_id: str | None = None) -> WatermarkEvidence:
