@@ -2,21 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
-import pytest
-
-MODULES = ["consent", "consent.service", "consent.keys", "consent.schemas", "consent.errors"]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_docstring_examples(name):
-    module = importlib.import_module(name)
-    assert ">>>" in (module.__doc__ or ""), f"{name} has no runnable example"
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-
 
 def test_public_surface():
     import consent
