@@ -72,7 +72,7 @@ def test_the_migration_applies_from_empty_and_back(engine):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine, "0001")
     assert not TABLES & set(inspect(engine).get_table_names())
-    upgrade(engine)
+    upgrade(engine, "0002")
     inspector = inspect(engine)
     assert TABLES <= set(inspector.get_table_names())
     assert {c["name"] for c in inspector.get_columns("consent_reference_embeddings")} == {
