@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     consent_signing_key_file: Path | None = None
     consent_master_key_file: Path | None = None
 
+    # Audit log: the Ed25519 key that signs every tree head (0600; `likeness keys init`).
+    audit_signing_key_file: Path | None = None
+
+    # Jobs: SqliteHuey under the data dir by default (a consumer thread inside `likeness serve`);
+    # RedisHuey when set, with `likeness worker` processes.
+    redis_url: str | None = Field(default=None, description="redis://host:port/db for the job queue (LIKENESS_REDIS_URL).")
+
+    # Uploads (partner API and consent portal): refused before they are read in full.
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Largest accepted upload, bytes.")
+    max_media_seconds: float = Field(default=60.0, gt=0, description="Longest accepted audio or video, seconds.")
+
     # Release encoding (H.264 + AAC).
     video_crf: int = Field(default=20, ge=0, le=51)
     video_preset: str = "veryfast"
@@ -117,6 +128,18 @@ class Settings(BaseSettings):
     @property
     def resolved_consent_signing_key_file(self) -> Path:
         return self.consent_signing_key_file or self.keys_dir / "consent-signing.key"
+
+    @property
+    def resolved_audit_signing_key_file(self) -> Path:
+        return self.audit_signing_key_file or self.keys_dir / "audit-signing.key"
+
+    @property
+    def jobs_db_path(self) -> Path:
+        return self.data_dir / "jobs.db"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     @property
     def resolved_consent_master_key_file(self) -> Path:
