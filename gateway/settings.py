@@ -53,12 +53,15 @@ class Settings(BaseSettings):
     consent_signing_key_file: Path | None = None
     consent_master_key_file: Path | None = None
 
+    # Policy: the Cedar policy files and schema (default: the set shipped in policy/policies).
+    policy_dir: Path | None = Field(default=None, description="Folder of *.cedar files and schema.cedarschema.")
+
     # Audit log: the Ed25519 key that signs every tree head (0600; `likeness keys init`).
     audit_signing_key_file: Path | None = None
 
     # Jobs: SqliteHuey under the data dir by default (a consumer thread inside `likeness serve`);
     # RedisHuey when set, with `likeness worker` processes.
-    redis_url: str | None = Field(default=None, description="redis://host:port/db for the job queue (LIKENESS_REDIS_URL).")
+    redis_url: str | None = Field(default=None, description="redis://host:port/db of the job queue.")
 
     # Uploads (partner API and consent portal): refused before they are read in full.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Largest accepted upload, bytes.")

@@ -1,0 +1,369 @@
+"""Generation jobs: the table that is the source of truth for every job's state, and its transitions.
+
+::
+
+    queued ──claim──▶ running ──▶ released            (output written, consent still in force)
+      ▲                 │  ├────▶ cancelled           (consent revoked, expired or erased mid-job)
+      └──lease expired──┘  └────▶ failed              (generation failed, or too many attempts)
+
+A worker *claims* a job with one conditional UPDATE (status queued, or running with an expired
+lease) and holds a lease it renews while rendering; every later transition is fenced by the
+attempt number it claimed, so a worker that lost its lease (killed, paused, partitioned) can
+never overwrite the result of the attempt that replaced it. The queue (Huey) only dispatches
+job ids: a lost or duplicated queue message changes nothing, because :meth:`JobStore.claim`
+decides who runs.
+
+>>> from datetime import UTC, datetime
+>>> from gateway.db import make_engine, upgrade
+>>> engine = make_engine("sqlite://"); upgrade(engine)
+>>> store = JobStore(engine, clock=lambda: datetime(2026, 11, 25, 12, tzinfo=UTC))
+>>> job = store.create(JobCreate(id="gen_00000000000000aa", partner_id="ptn_1", api_key_id="key_1",
+...     consent_id="cns_1", consent_revision=1, purpose="education", request_sha256="0" * 64,
+...     portrait_sha256="1" * 64, audio_sha256="2" * 64, policy_version="p1"))
+>>> claimed = store.claim(job.id, worker="w1", lease_s=60)
+>>> claimed.status, claimed.attempts, store.claim(job.id, worker="w2", lease_s=60) is None
+('running', 1, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from likeness import LikenessError
+
+MAX_ATTEMPTS = 3
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+FINAL = frozenset({JobStatus.RELEASED, JobStatus.CANCELLED, JobStatus.FAILED})
+COUNTS_TOWARDS_QUOTA = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RELEASED)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class GenerationJob(SQLModel, table=True):
+    """One accepted generation request. Refused requests leave no job: their decision is in the audit log."""
+
+    __tablename__ = "generation_jobs"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "idempotency_key", name="uq_generation_jobs_idempotency"),
+        Index("ix_generation_jobs_partner_created", "partner_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=20, description="gen_ + 16 hex digits = the watermark id")
+    partner_id: str = Field(max_length=40)
+    api_key_id: str = Field(max_length=40)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_sha256: str = Field(max_length=64, description="what an idempotent retry must repeat")
+    consent_id: str = Field(max_length=40, index=True)
+    consent_revision: int
+    purpose: str = Field(max_length=64)
+    controls: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    transcript: str | None = Field(default=None, max_length=2000)
+    portrait_sha256: str = Field(max_length=64)
+    portrait_mime: str = Field(default="image/jpeg", max_length=40)
+    audio_sha256: str = Field(max_length=64)
+    audio_mime: str = Field(default="audio/wav", max_length=40)
+    policy_version: str = Field(max_length=64)
+    decision: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=JobStatus.QUEUED, max_length=16, index=True)
+    attempts: int = 0
+    worker: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = None
+    error_code: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, max_length=500)
+    watermark_id: str | None = Field(default=None, max_length=16)
+    manifest_id: str | None = Field(default=None, max_length=200)
+    output_sha256: str | None = Field(default=None, max_length=64)
+    output_bytes: int | None = None
+    duration_s: float | None = None
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RateWindow(SQLModel, table=True):
+    """Requests a partner made in one fixed one-minute window (shared by every gateway replica)."""
+
+    __tablename__ = "rate_windows"
+
+    partner_id: str = Field(primary_key=True, max_length=40)
+    minute: int = Field(primary_key=True, description="Unix time // 60")
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class JobCreate:
+    """What the gate accepted; the store adds status, attempts and times."""
+
+    id: str
+    partner_id: str
+    api_key_id: str
+    consent_id: str
+    consent_revision: int
+    purpose: str
+    request_sha256: str
+    portrait_sha256: str
+    audio_sha256: str
+    policy_version: str
+    portrait_mime: str = "image/jpeg"
+    audio_mime: str = "audio/wav"
+    idempotency_key: str | None = None
+    controls: dict[str, Any] | None = None
+    transcript: str | None = None
+    decision: dict[str, Any] | None = None
+
+
+class JobStoreError(LikenessError):
+    """The jobs table could not be read or written."""
+
+    http_status = 503
+
+
+class IdempotencyConflict(LikenessError):
+    """The idempotency key was used before for a different request."""
+
+    http_status = 409
+
+
+class QuotaExceeded(LikenessError):
+    """Accepting the job would exceed the partner's quota (checked again under a lock)."""
+
+    http_status = 429
+
+
+class JobStore:
+    """Reads and moves generation jobs; every transition is one short transaction."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise JobStoreError(f"jobs table unavailable: {type(exc).__name__}") from exc
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # ------------------------------------------------------------------ creating
+
+    def find_idempotent(self, partner_id: str, key: str) -> GenerationJob | None:
+        with self._session() as session:
+            return session.exec(select(GenerationJob).where(
+                GenerationJob.partner_id == partner_id, GenerationJob.idempotency_key == key)).first()
+
+    def create(self, job: JobCreate, *, quota_limit: int | None = None, quota_period: timedelta | None = None,
+               ) -> GenerationJob:
+        """Insert a queued job; with a quota, count the partner's jobs again under a lock first.
+
+        Two requests racing past the gate cannot both take the last unit of quota: on PostgreSQL a
+        transaction-level advisory lock per partner serialises the count and the insert, on SQLite
+        the write transaction does (BEGIN IMMEDIATE).
+        """
+        now = self._clock()
+        row = GenerationJob(
+            id=job.id, partner_id=job.partner_id, api_key_id=job.api_key_id, idempotency_key=job.idempotency_key,
+            request_sha256=job.request_sha256, consent_id=job.consent_id, consent_revision=job.consent_revision,
+            purpose=job.purpose, controls=dict(job.controls or {}), transcript=job.transcript,
+            portrait_sha256=job.portrait_sha256, portrait_mime=job.portrait_mime, audio_sha256=job.audio_sha256,
+            audio_mime=job.audio_mime, policy_version=job.policy_version, decision=dict(job.decision or {}),
+            status=JobStatus.QUEUED, created_at=now, updated_at=now,
+        )
+        with self._session() as session:
+            self._lock_partner(session, job.partner_id)
+            if quota_limit is not None and quota_period is not None:
+                used = self._count_since(session, job.partner_id, now - quota_period)
+                if used >= quota_limit:
+                    session.rollback()
+                    raise QuotaExceeded(f"quota of {quota_limit} generations per "
+                                        f"{quota_period.days} days is used up")
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                if job.idempotency_key is not None:
+                    existing = self.find_idempotent(job.partner_id, job.idempotency_key)
+                    if existing is not None:
+                        return existing
+                raise
+        return row
+
+    def _lock_partner(self, session: Session, partner_id: str) -> None:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(  # type: ignore[call-overload]
+                key=f"likeness.jobs.{partner_id}"))
+        elif dialect == "sqlite":
+            # A write statement takes SQLite's one write lock at its start, even when it matches no
+            # row: the count below then reads the latest state and no other writer can interleave.
+            session.exec(text("UPDATE generation_jobs SET id = id WHERE 0"))  # type: ignore[call-overload]
+
+    def _count_since(self, session: Session, partner_id: str, since: datetime) -> int:
+        return session.exec(select(func.count()).select_from(GenerationJob).where(
+            GenerationJob.partner_id == partner_id, col(GenerationJob.created_at) >= since,
+            col(GenerationJob.status).in_([s.value for s in COUNTS_TOWARDS_QUOTA]))).one()
+
+    def quota_used(self, partner_id: str, *, period: timedelta) -> tuple[int, datetime | None]:
+        """Jobs that count towards the quota in the period, and when the oldest of them leaves it."""
+        since = self._clock() - period
+        with self._session() as session:
+            used = self._count_since(session, partner_id, since)
+            oldest = session.exec(select(func.min(GenerationJob.created_at)).where(
+                GenerationJob.partner_id == partner_id, col(GenerationJob.created_at) >= since,
+                col(GenerationJob.status).in_([s.value for s in COUNTS_TOWARDS_QUOTA]))).one()
+        frees_at = None if oldest is None else _aware(oldest) + period
+        return used, frees_at
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, job_id: str) -> GenerationJob | None:
+        with self._session() as session:
+            return session.get(GenerationJob, job_id)
+
+    def get_for(self, job_id: str, *, partner_id: str) -> GenerationJob | None:
+        """The job only if it belongs to ``partner_id`` (another partner's job reads as absent)."""
+        job = self.get(job_id)
+        return job if job is not None and job.partner_id == partner_id else None
+
+    def list_for(self, partner_id: str, *, limit: int = 50, before: datetime | None = None,
+                 status: str | None = None) -> list[GenerationJob]:
+        with self._session() as session:
+            query = select(GenerationJob).where(GenerationJob.partner_id == partner_id)
+            if before is not None:
+                query = query.where(col(GenerationJob.created_at) < before)
+            if status is not None:
+                query = query.where(GenerationJob.status == status)
+            query = query.order_by(col(GenerationJob.created_at).desc(), col(GenerationJob.id).desc()).limit(limit)
+            return list(session.exec(query))
+
+    def all_statuses(self) -> dict[str, int]:
+        with self._session() as session:
+            rows = session.exec(select(GenerationJob.status, func.count()).group_by(GenerationJob.status))
+            return {status: count for status, count in rows}
+
+    # ------------------------------------------------------------------ running
+
+    def claim(self, job_id: str, *, worker: str, lease_s: float) -> GenerationJob | None:
+        """Take the job if it is queued, or running under an expired lease; ``None`` if someone else has it."""
+        now = self._clock()
+        claimable = (GenerationJob.status == JobStatus.QUEUED) | (
+            (GenerationJob.status == JobStatus.RUNNING) & (col(GenerationJob.lease_until) < now))
+        with self._session() as session:
+            result = session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
+                GenerationJob.id == job_id, claimable, col(GenerationJob.attempts) < MAX_ATTEMPTS,
+            ).values(status=JobStatus.RUNNING, attempts=GenerationJob.attempts + 1, worker=worker[:80],
+                     lease_until=now + timedelta(seconds=lease_s), started_at=now, updated_at=now))
+            session.commit()
+            if result.rowcount != 1:
+                return None
+            return session.get(GenerationJob, job_id, populate_existing=True)
+
+    def _fenced(self, job: GenerationJob, **values: Any) -> bool:
+        """Apply ``values`` only while ``job`` is still the running attempt it was claimed as."""
+        values.setdefault("updated_at", self._clock())
+        with self._session() as session:
+            result = session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
+                GenerationJob.id == job.id, GenerationJob.status == JobStatus.RUNNING,
+                GenerationJob.attempts == job.attempts,
+            ).values(**values))
+            session.commit()
+            return bool(result.rowcount == 1)
+
+    def renew(self, job: GenerationJob, *, lease_s: float) -> bool:
+        return self._fenced(job, lease_until=self._clock() + timedelta(seconds=lease_s))
+
+    def finish(self, job: GenerationJob, status: JobStatus, **values: Any) -> bool:
+        if status not in FINAL:
+            raise ValueError(f"{status} is not a final status")
+        return self._fenced(job, status=status, finished_at=self._clock(), lease_until=None, **values)
+
+    def give_back(self, job: GenerationJob, *, error: str) -> bool:
+        """Return a job to the queue after an unexpected error (or fail it when out of attempts)."""
+        if job.attempts >= MAX_ATTEMPTS:
+            return self.finish(job, JobStatus.FAILED, error_code="attempts_exhausted", error=error[:500])
+        return self._fenced(job, status=JobStatus.QUEUED, lease_until=None, error=error[:500])
+
+    def stale(self, *, queued_for: timedelta) -> tuple[list[str], list[str]]:
+        """Jobs to hand to the queue again: queued and never picked up, or running under an expired lease.
+
+        Also fails jobs whose lease expired on their last attempt (the worker died every time).
+        Returns (ids to enqueue, ids failed now).
+        """
+        now = self._clock()
+        with self._session() as session:
+            queued = session.exec(select(GenerationJob.id).where(
+                GenerationJob.status == JobStatus.QUEUED, col(GenerationJob.updated_at) < now - queued_for)).all()
+            expired = session.exec(select(GenerationJob.id, GenerationJob.attempts).where(
+                GenerationJob.status == JobStatus.RUNNING, col(GenerationJob.lease_until) < now)).all()
+            dead = [job_id for job_id, attempts in expired if attempts >= MAX_ATTEMPTS]
+            if dead:
+                session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
+                    col(GenerationJob.id).in_(dead), GenerationJob.status == JobStatus.RUNNING,
+                    col(GenerationJob.lease_until) < now,
+                ).values(status=JobStatus.FAILED, error_code="worker_lost", finished_at=now, updated_at=now,
+                         error=f"the worker stopped responding on each of {MAX_ATTEMPTS} attempts"))
+                session.commit()
+        retry = [job_id for job_id, attempts in expired if attempts < MAX_ATTEMPTS]
+        return list(queued) + retry, dead
+
+    # ------------------------------------------------------------------ rate limits
+
+    def hit_rate(self, partner_id: str, *, now: datetime | None = None) -> tuple[int, int]:
+        """Count one request in the partner's current minute; returns (count so far, seconds until the next minute)."""
+        moment = now or self._clock()
+        epoch = int(moment.timestamp())
+        minute = epoch // 60
+        statement = text(
+            "INSERT INTO rate_windows (partner_id, minute, count) VALUES (:p, :m, 1) "
+            "ON CONFLICT (partner_id, minute) DO UPDATE SET count = rate_windows.count + 1 RETURNING count")
+        with self._session() as session:
+            count = session.exec(statement.bindparams(p=partner_id, m=minute)).scalar_one()  # type: ignore[call-overload]
+            if epoch % 60 < 2:  # about once a minute, forget windows older than an hour
+                session.exec(text("DELETE FROM rate_windows WHERE minute < :old").bindparams(  # type: ignore[call-overload]
+                    old=minute - 60))
+            session.commit()
+        return int(count), 60 - epoch % 60
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+__all__ = [
+    "FINAL",
+    "MAX_ATTEMPTS",
+    "GenerationJob",
+    "IdempotencyConflict",
+    "JobCreate",
+    "JobStatus",
+    "JobStore",
+    "JobStoreError",
+    "QuotaExceeded",
+    "RateWindow",
+]
