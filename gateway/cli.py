@@ -21,6 +21,7 @@ import click
 import typer
 from rich.console import Console
 
+from gateway.partners_cli import register as register_partner_commands
 from likeness import LikenessError, __version__
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ keys_app = typer.Typer(help="The signing identity and watermark key.", no_args_i
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+register_partner_commands(app)  # likeness partners …, likeness admin …
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one-line errors stay one line

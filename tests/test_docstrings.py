@@ -35,6 +35,12 @@ MODULES = [
     "consent.keys",
     "consent.schemas",
     "consent.errors",
+    "policy",
+    "policy.errors",
+    "policy.schemas",
+    "policy.loader",
+    "policy.engine",
+    "gateway.partners",
 ]
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import consent.models  # noqa: F401  (registers the tables)
+import gateway.models  # noqa: F401  (registers the tables)
 import provenance.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata

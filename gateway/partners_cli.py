@@ -1,0 +1,159 @@
+"""``likeness partners …`` and ``likeness admin …``: vetted partners, their API keys, operators' admin tokens.
+
+A key or token is printed once, alone, on stdout (so ``KEY=$(likeness partners add …)`` works);
+everything else goes to stderr. Only the hash is stored: a lost key is rotated, never recovered.
+
+    $ likeness partners add acme --use-case education --use-case dubbing --quota 500 --rate 30
+    $ likeness partners list --json
+    $ likeness partners suspend acme --reason "misuse reported"
+    $ likeness partners rotate-key acme --grace-hours 24
+    $ likeness admin add "Ada (trust & safety)"
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from gateway.partners import PartnerService
+
+partners_app = typer.Typer(help="Vetted partners and their API keys.", no_args_is_help=True)
+admins_app = typer.Typer(help="Operators' tokens for the /admin routes.", no_args_is_help=True)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``partners`` and ``admin`` to the ``likeness`` CLI."""
+    app.add_typer(partners_app, name="partners")
+    app.add_typer(admins_app, name="admin")
+
+
+def _service() -> PartnerService:
+    from gateway.deps import open_engine
+    from gateway.partners import PartnerService
+    from gateway.settings import get_settings
+
+    return PartnerService(open_engine(get_settings()))
+
+
+def _print_secret(secret: str) -> None:
+    print(secret, flush=True)  # noqa: T201  (plain print: no console markup or wrapping may touch a key)
+
+
+@partners_app.command("add")
+def partners_add(
+    name: Annotated[str, typer.Argument(help="The partner's name (what consents name; lowercase).")],
+    use_case: Annotated[list[str], typer.Option("--use-case", help="A declared use case (purpose); repeat for more.")],
+    quota: Annotated[int | None, typer.Option(min=0, help="Generations per quota period (default 1000).")] = None,
+    quota_days: Annotated[int | None, typer.Option(min=1, help="Length of the quota period in days (default 30).")]
+    = None,
+    rate: Annotated[int | None, typer.Option(min=1, help="Requests per minute (default 60).")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="Limit the key to these scopes (default all).")]
+    = None,
+) -> None:
+    """Register a partner and print its API key once (store it now: only its hash is kept)."""
+    from gateway.partners import DEFAULT_QUOTA, DEFAULT_QUOTA_PERIOD_DAYS, DEFAULT_RATE_PER_MINUTE, SCOPES
+
+    partner, issued = _service().add(
+        name, use_cases=use_case, quota=DEFAULT_QUOTA if quota is None else quota,
+        quota_period_days=quota_days or DEFAULT_QUOTA_PERIOD_DAYS, rate_per_minute=rate or DEFAULT_RATE_PER_MINUTE,
+        scopes=scope or SCOPES)
+    err.print(f"partner {partner.name} ({partner.id}) added: use cases {', '.join(partner.use_cases)}; "
+              f"{partner.quota} generations per {partner.quota_period_days} days, {partner.rate_per_minute}/min",
+              markup=False)
+    err.print(f"API key {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
+              markup=False)
+    _print_secret(issued.plaintext)
+
+
+@partners_app.command("list")
+def partners_list(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False) -> None:
+    """The partners, their limits and their keys (prefixes only)."""
+    partners = _service().list()
+    if as_json:
+        out.print_json(json.dumps([p.model_dump(mode="json") for p in partners]))
+        return
+    table = Table("name", "id", "status", "use cases", "quota", "rate/min", "keys (active)")
+    for p in partners:
+        live = [k.prefix for k in p.keys if k.revoked_at is None]
+        table.add_row(p.name, p.id, p.status if p.active else f"suspended: {p.suspended_reason}",
+                      ", ".join(p.use_cases), f"{p.quota}/{p.quota_period_days}d", str(p.rate_per_minute),
+                      ", ".join(live) or "-")
+    out.print(table)
+
+
+@partners_app.command("suspend")
+def partners_suspend(
+    name: Annotated[str, typer.Argument(help="Partner name or id.")],
+    reason: Annotated[str, typer.Option(help="Why (shown to the partner with each refusal).")],
+) -> None:
+    """Suspend a partner: every request with its keys is refused (403) until reinstated."""
+    partner = _service().suspend(name, reason=reason)
+    err.print(f"partner {partner.name} ({partner.id}) suspended", markup=False)
+
+
+@partners_app.command("reinstate")
+def partners_reinstate(name: Annotated[str, typer.Argument(help="Partner name or id.")]) -> None:
+    """Lift a suspension."""
+    partner = _service().reinstate(name)
+    err.print(f"partner {partner.name} ({partner.id}) reinstated", markup=False)
+
+
+@partners_app.command("rotate-key")
+def partners_rotate_key(
+    name: Annotated[str, typer.Argument(help="Partner name or id.")],
+    grace_hours: Annotated[float, typer.Option(min=0, max=24 * 30, help="Keep the old keys working this long.")]
+    = 0.0,
+) -> None:
+    """Issue a new API key (printed once) and revoke the partner's other keys, now or after a grace period."""
+    from datetime import timedelta
+
+    issued = _service().rotate_key(name, grace=timedelta(hours=grace_hours) if grace_hours else None)
+    when = f"in {grace_hours:g} h" if grace_hours else "now"
+    err.print(f"new API key {issued.prefix}… ({issued.key_id}) printed on stdout; "
+              f"{len(issued.revoked_key_ids)} old key(s) revoked {when}", markup=False)
+    _print_secret(issued.plaintext)
+
+
+@partners_app.command("revoke-key")
+def partners_revoke_key(key: Annotated[str, typer.Argument(help="Key id (key_…) or prefix (lk_live_…).")]) -> None:
+    """Revoke one API key now."""
+    revoked = _service().revoke_key(key)
+    err.print(f"API key {revoked.prefix} ({revoked.id}) revoked", markup=False)
+
+
+@admins_app.command("add")
+def admin_add(name: Annotated[str, typer.Argument(help="Who the token is for.")]) -> None:
+    """Issue an admin token for /admin and print it once."""
+    issued = _service().add_admin(name)
+    err.print(f"admin token {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
+              markup=False)
+    _print_secret(issued.plaintext)
+
+
+@admins_app.command("list")
+def admin_list(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False) -> None:
+    """The admin tokens (prefixes only)."""
+    admins = _service().list_admins()
+    if as_json:
+        out.print_json(json.dumps([a.model_dump(mode="json") for a in admins]))
+        return
+    table = Table("name", "id", "prefix", "created", "revoked")
+    for a in admins:
+        table.add_row(a.name, a.id, a.prefix, f"{a.created_at:%Y-%m-%d %H:%M}",
+                      "-" if a.revoked_at is None else f"{a.revoked_at:%Y-%m-%d %H:%M}")
+    out.print(table)
+
+
+@admins_app.command("revoke")
+def admin_revoke(token: Annotated[str, typer.Argument(help="Admin id (adm_…) or prefix (lka_…).")]) -> None:
+    """Revoke an admin token now."""
+    revoked = _service().revoke_admin(token)
+    err.print(f"admin token {revoked.prefix} ({revoked.id}) revoked", markup=False)
