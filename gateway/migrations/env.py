@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import audit.models  # noqa: F401  (registers the tables)
 import consent.models  # noqa: F401  (registers the tables)
 import gateway.models  # noqa: F401  (registers the tables)
 import provenance.models  # noqa: F401  (registers the tables)

@@ -1,0 +1,64 @@
+"""The errors of ``audit``: each says what is wrong and, where it can, what to do.
+
+>>> from audit.errors import AuditError, AuditInputError, RawBiometricsError
+>>> err = RawBiometricsError("data.embedding: raw biometrics never enter the audit log")
+>>> isinstance(err, AuditInputError), isinstance(err, AuditError), err.http_status
+(True, True, 422)
+
+The tree::
+
+    AuditError
+    ├── AuditInputError        an entry the log refuses: unknown kind, data that is not JSON (422)
+    │   └── RawBiometricsError     data that looks like raw biometrics (an embedding, landmarks, pixels)
+    ├── AuditNotFoundError     no entry with this index, or a tree size the log has not reached (404)
+    ├── AuditKeyError          the audit signing key is missing, unreadable, readable by others, malformed (500)
+    ├── AuditIntegrityError    the stored log does not add up: run ``likeness audit verify`` (500)
+    └── AuditStoreError        the database could not be read or written (503)
+"""
+
+from __future__ import annotations
+
+from likeness.errors import LikenessError
+
+
+class AuditError(LikenessError):
+    """Base of the audit errors."""
+
+    http_status = 400
+
+
+class AuditInputError(AuditError):
+    """An entry (or a query) that the audit log refuses."""
+
+    http_status = 422
+
+
+class RawBiometricsError(AuditInputError):
+    """Entry data that looks like raw biometrics: only hashes and scores may be logged."""
+
+
+class AuditNotFoundError(AuditError):
+    """No entry with this index, or a tree size the log has not reached."""
+
+    http_status = 404
+
+
+class AuditKeyError(AuditError):
+    """The audit signing key (or a public key to verify with) is missing, unreadable, exposed or malformed."""
+
+    http_status = 500
+    exit_code = 1
+
+
+class AuditIntegrityError(AuditError):
+    """The stored log does not add up (a hash or signature fails): it was changed outside Likeness."""
+
+    http_status = 500
+    exit_code = 1
+
+
+class AuditStoreError(AuditError):
+    """The audit log's database could not be read or written."""
+
+    http_status = 503
+    exit_code = 1
