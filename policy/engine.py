@@ -97,7 +97,8 @@ def _to_cedar(request: PolicyRequest) -> tuple[dict[str, Any], list[dict[str, An
         consent_attrs["valid_until"] = _datetime(consent.valid_until)
     entities = [
         {"uid": _uid("Partner", partner.id), "parents": [],
-         "attrs": {"name": partner.name, "active": partner.active, "use_cases": list(partner.use_cases)}},
+         "attrs": {"id": partner.id.lower(), "name": partner.name, "active": partner.active,
+                   "use_cases": list(partner.use_cases)}},
         {"uid": _uid("Consent", consent.id), "parents": [], "attrs": consent_attrs},
     ]
     context: dict[str, Any] = {"purpose": request.purpose, "now": _datetime(request.now)}

@@ -66,7 +66,7 @@ def _set(obj: object, name: str, value: object) -> None:
 
 @dataclass(frozen=True, kw_only=True)
 class PartnerFacts:
-    """The partner asking. ``name`` is compared with the consent's partner list case-insensitively."""
+    """The partner asking. A consent may name it by ``name`` or ``id``, compared case-insensitively."""
 
     id: str
     name: str

@@ -57,7 +57,7 @@ def expected_forbids(req: PolicyRequest) -> set[str]:
     if (c.status != "active" or now_ms < _ms(c.valid_from, up=True)
             or (c.valid_until is not None and now_ms >= _ms(c.valid_until))):
         out.add("consent-not-active")
-    if c.partners != "any_vetted" and p.name not in c.partners:
+    if c.partners != "any_vetted" and p.name not in c.partners and p.id.lower() not in c.partners:
         out.add("consent-partner-not-allowed")
     if c.purposes != "any" and req.purpose not in c.purposes:
         out.add("purpose-not-in-consent")

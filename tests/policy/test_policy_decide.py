@@ -85,6 +85,7 @@ NEAR_MISSES = [
     lambda: with_consent(request(), purposes="any"),
     lambda: with_consent(request(), partners=["ACME"]),                   # partner names compare without case
     lambda: with_partner(request(), name="ACME"),
+    lambda: with_consent(request(), partners=["ptn_0123"]),              # named by partner id
 ]
 
 

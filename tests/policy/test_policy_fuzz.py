@@ -22,7 +22,8 @@ partners = st.builds(PartnerFacts, id=st.sampled_from(["ptn_a", "ptn_b"]), name=
 consents = st.builds(
     ConsentFacts, id=st.just("cns_x"), revision=st.integers(1, 5),
     status=st.sampled_from(["active", "active", "active", "revoked", "expired", "erased", "not_yet_valid"]),
-    partners=st.one_of(st.just("any_vetted"), st.lists(st.sampled_from([*NAMES, "ACME"]), max_size=3)),
+    partners=st.one_of(st.just("any_vetted"),
+                       st.lists(st.sampled_from([*NAMES, "ACME", "ptn_a", "PTN_B"]), max_size=3)),
     purposes=st.one_of(st.just("any"), purposes), prohibited_purposes=purposes,
     valid_from=offsets, valid_until=st.one_of(st.none(), offsets))
 identities = st.one_of(st.none(), st.builds(IdentityFacts, similarity=micro, threshold=micro,
