@@ -17,7 +17,7 @@ decides who runs.
 >>> from gateway.db import make_engine, upgrade
 >>> engine = make_engine("sqlite://"); upgrade(engine)
 >>> store = JobStore(engine, clock=lambda: datetime(2026, 11, 25, 12, tzinfo=UTC))
->>> job = store.create(JobCreate(id="gen_00000000000000aa", partner_id="ptn_1", api_key_id="key_1",
+>>> job = store.create(JobCreate(id="gen_00000000000000aa", partner_id="ptn_1", partner_name="acme", api_key_id="k1",
 ...     consent_id="cns_1", consent_revision=1, purpose="education", request_sha256="0" * 64,
 ...     portrait_sha256="1" * 64, audio_sha256="2" * 64, policy_version="p1"))
 >>> claimed = store.claim(job.id, worker="w1", lease_s=60)
@@ -71,6 +71,7 @@ class GenerationJob(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=20, description="gen_ + 16 hex digits = the watermark id")
     partner_id: str = Field(max_length=40)
+    partner_name: str = Field(max_length=100, description="what consents name the partner by")
     api_key_id: str = Field(max_length=40)
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_sha256: str = Field(max_length=64, description="what an idempotent retry must repeat")
@@ -118,6 +119,7 @@ class JobCreate:
 
     id: str
     partner_id: str
+    partner_name: str
     api_key_id: str
     consent_id: str
     consent_revision: int
@@ -187,7 +189,8 @@ class JobStore:
         """
         now = self._clock()
         row = GenerationJob(
-            id=job.id, partner_id=job.partner_id, api_key_id=job.api_key_id, idempotency_key=job.idempotency_key,
+            id=job.id, partner_id=job.partner_id, partner_name=job.partner_name, api_key_id=job.api_key_id,
+            idempotency_key=job.idempotency_key,
             request_sha256=job.request_sha256, consent_id=job.consent_id, consent_revision=job.consent_revision,
             purpose=job.purpose, controls=dict(job.controls or {}), transcript=job.transcript,
             portrait_sha256=job.portrait_sha256, portrait_mime=job.portrait_mime, audio_sha256=job.audio_sha256,

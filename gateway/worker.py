@@ -141,7 +141,7 @@ class GenerationWorker:
                                 duration_s=None if manifest is None else manifest.duration_s):
             return "superseded"
         try:
-            self.registry.record_generation(job.consent_id, generation_id=job.id, partner=job.partner_id,
+            self.registry.record_generation(job.consent_id, generation_id=job.id, partner=job.partner_name,
                                             purpose=job.purpose, watermark_id=f"{watermark_id_for(job.id):016x}")
         except ConsentError:
             logger.exception("job %s: released, but the consent's generation list could not be updated", job.id)
@@ -158,7 +158,7 @@ class GenerationWorker:
                 "policy_version": job.policy_version, "attempt": job.attempts}
 
     def _check_consent(self, job: GenerationJob, *, stage: str, output: bool = False) -> None:
-        decision = self.registry.check_scope(job.consent_id, partner=job.partner_id, purpose=job.purpose)
+        decision = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose)
         if not decision.covered:
             logger.info("job %s: consent withdrawn %s (%s)", job.id, stage, ",".join(decision.codes))
             raise _ConsentWithdrawn(decision.codes, decision.reasons)

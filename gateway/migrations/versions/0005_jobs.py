@@ -23,6 +23,7 @@ def upgrade() -> None:
         'generation_jobs',
         sa.Column('id', _str(length=20), nullable=False),
         sa.Column('partner_id', _str(length=40), nullable=False),
+        sa.Column('partner_name', _str(length=100), nullable=False),
         sa.Column('api_key_id', _str(length=40), nullable=False),
         sa.Column('idempotency_key', _str(length=200), nullable=True),
         sa.Column('request_sha256', _str(length=64), nullable=False),

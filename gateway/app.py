@@ -1,0 +1,215 @@
+"""The HTTP application: the partner API (``/v1``), the consent portal (``/consent``) and the admin pages.
+
+``create_app(settings)`` builds the services at start-up (a broken policy file or missing key stops
+it with a one-line error) and, unless a Redis queue is configured, runs the job consumer inside
+the server process. Errors become JSON ``{"error": {code, message, reasons, policy_version}}``
+with the status each error class names; nothing else leaks (no tracebacks, no key material).
+
+    $ likeness serve --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.api import error_body
+from gateway.api import router as api_router
+from gateway.queue import Recovery
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from likeness import LikenessError, __version__
+
+logger = logging.getLogger("likeness.http")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuse a request body over ``max_bytes`` (413) before it is read: by Content-Length, or as it streams."""
+
+    def __init__(self, app: Any, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await _json(send, 400, {"error": {"code": "bad_request", "message": "invalid Content-Length",
+                                                  "reasons": [], "policy_version": None}})
+                return
+            if too_big:
+                await _json(send, 413, _too_large(self.max_bytes))
+                return
+        seen = 0
+        started = False
+
+        async def guarded_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _json(send, 413, _too_large(self.max_bytes))
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> dict[str, Any]:
+    return {"error": {"code": "payload_too_large", "message": f"the request body exceeds {limit} bytes",
+                      "reasons": [], "policy_version": None}}
+
+
+async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
+    response = JSONResponse(body, status_code=status)
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: bool | None = None) -> FastAPI:
+    """The ASGI app. ``run_jobs`` (default: when no Redis queue is set) runs the job consumer in-process."""
+    embedded = run_jobs if run_jobs is not None else not settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.build(settings, with_worker=embedded)
+        if embedded and rt.worker is None:
+            rt.attach_worker()
+        app.state.runtime = rt
+        consumer = recovery = None
+        if embedded:
+            consumer = rt.queue.consumer(workers=1, embedded=True)
+            consumer.start()
+            assert rt.worker is not None
+            recovery = Recovery(rt.worker.recover, rt.queue.enqueue)
+            recovery.start()
+        jobs = f"in-process, {rt.queue.backend} queue" if embedded else f"{rt.queue.backend} queue, external workers"
+        logger.info("likeness %s serving (jobs: %s)", __version__, jobs)
+        try:
+            yield
+        finally:
+            if recovery is not None:
+                recovery.stop()
+            if consumer is not None:
+                consumer.stop(graceful=True)
+
+    app = FastAPI(
+        title="Likeness", version=__version__, lifespan=lifespan,
+        description="Responsible release of talking-face video: partner API, consent portal, audit review.",
+        openapi_tags=[{"name": "partner API", "description": "Vetted partners: `Authorization: Bearer <api key>`."}],
+    )
+    app.include_router(api_router)
+    _mount_portal(app, settings)
+    _mount_admin(app, settings)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(LikenessError)
+    async def likeness_error(request: Request, exc: LikenessError) -> JSONResponse:
+        headers = {}
+        retry = getattr(exc, "retry_after_s", None)
+        if retry is not None:
+            headers["Retry-After"] = str(retry)
+        if exc.http_status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        status = exc.http_status if 400 <= exc.http_status < 600 else 500
+        if status >= 500:
+            logger.error("request %s failed: %s: %s", getattr(request.state, "request_id", "-"),
+                         type(exc).__name__, exc)
+        return JSONResponse(error_body(exc), status_code=status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:8])
+        return JSONResponse({"error": {"code": "invalid_request", "message": problems or "invalid request",
+                                       "reasons": [], "policy_version": None}}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": {"code": _http_code(exc.status_code), "message": str(exc.detail),
+                                       "reasons": [], "policy_version": None}}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("request %s: unexpected %s", getattr(request.state, "request_id", "-"), type(exc).__name__)
+        return JSONResponse({"error": {"code": "internal", "message": "internal error; the request id is in the "
+                                       "X-Request-Id header", "reasons": [], "policy_version": None}},
+                            status_code=500)
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        request.state.request_id = secrets.token_hex(8)
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request.state.request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        logger.info("%s %s %s %d %.1fms partner=%s", request.state.request_id, request.method, request.url.path,
+                    response.status_code, (time.perf_counter() - started) * 1000,
+                    getattr(request.state, "partner_id", "-"))
+        return response
+
+    app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + 64 * 1024)
+    return app
+
+
+def _http_code(status: int) -> str:
+    return {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}.get(
+        status, f"http_{status}")
+
+
+def _mount_portal(app: FastAPI, settings: Settings) -> None:
+    """The consent portal's pages (``consent.portal``), when that package provides them."""
+    try:
+        from consent.portal import mount_portal
+    except ImportError:
+        return
+    mount_portal(app, settings)  # type: ignore[call-arg]
+
+
+def _mount_admin(app: FastAPI, settings: Settings) -> None:
+    from gateway.admin import mount_admin
+
+    mount_admin(app, settings)
+
+
+__all__ = ["BodyLimit", "create_app"]

@@ -1,0 +1,325 @@
+"""The gate: every check a generation request passes before a job exists, in order, each one logged.
+
+::
+
+    media (sniff, limits, decodes)  ─▶ consent (exists, signed; status and scope)
+      ─▶ identity (only when the consent covers the request: no biometrics are processed otherwise)
+      ─▶ quota ─▶ policy.decide() ─▶ audit "generation.decided" ─▶ job + inputs ─▶ queue
+
+A refusal is a :class:`Refusal` with the policy's reasons (ids and words) and the policy
+version; it is written to the audit log like an acceptance. Routes (``gateway.api``) only map
+HTTP to these calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from consent import ConsentPublic, ConsentService, ReferenceUnavailableError, UnknownConsentError
+from consent.errors import ConsentInactiveError
+from faces import IdentityBackend
+from faces.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
+from faces.identity import require_calibration
+from gateway.generations import GenerationJob, JobCreate, JobStore, QuotaExceeded
+from gateway.partners import AuthenticatedPartner, partner_facts
+from gateway.queue import JobQueue
+from gateway.storage import BlobStore
+from generator import Controls, GeneratorError
+from likeness import LikenessError
+from media import Limits, MediaError, read_audio, read_image, sniff_bytes
+from policy import (
+    Action,
+    ConsentFacts,
+    Decision,
+    IdentityFacts,
+    PolicyRequest,
+    PolicySet,
+    QuotaFacts,
+    Reason,
+    decide,
+)
+from provenance import generation_id_for, new_watermark_id
+
+logger = logging.getLogger(__name__)
+
+AuditSink = Callable[..., Any]
+
+
+class Refusal(LikenessError):
+    """A request the gate refused, with the reasons a partner can act on."""
+
+    def __init__(self, message: str, *, status: int, code: str, reasons: tuple[Reason, ...] = (),
+                 policy_version: str | None = None, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.code = code
+        self.reasons = reasons
+        self.policy_version = policy_version
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class MediaUpload:
+    """One uploaded file, already bounded in size by the server."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    consent_id: str
+    purpose: str
+    portrait: MediaUpload
+    audio: MediaUpload
+    controls: dict[str, Any] = field(default_factory=dict)
+    transcript: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentCheck:
+    decision: Decision
+    consent: ConsentPublic
+
+
+class Gate:
+    def __init__(
+        self,
+        *,
+        jobs: JobStore,
+        blobs: BlobStore,
+        registry: ConsentService,
+        identity: IdentityBackend,
+        policies: PolicySet,
+        queue: JobQueue,
+        audit: AuditSink,
+        max_media_seconds: float,
+        max_upload_bytes: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.jobs = jobs
+        self.blobs = blobs
+        self.registry = registry
+        self.identity = identity
+        self.policies = policies
+        self.queue = queue
+        self.audit = audit
+        self.max_media_seconds = max_media_seconds
+        self.max_upload_bytes = max_upload_bytes
+        self.clock = clock
+
+    # ------------------------------------------------------------------ rate limit
+
+    def count_request(self, caller: AuthenticatedPartner) -> None:
+        """One more request in the partner's minute; 429 with Retry-After beyond its rate."""
+        count, retry_after = self.jobs.hit_rate(caller.partner.id, now=self.clock())
+        if count > caller.partner.rate_per_minute:
+            raise Refusal(f"rate limit: at most {caller.partner.rate_per_minute} requests a minute",
+                          status=429, code="rate_limited", retry_after_s=retry_after)
+
+    # ------------------------------------------------------------------ consent check (no generation)
+
+    def check_consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str) -> ConsentCheck:
+        consent = self._consent(caller, consent_id=consent_id, purpose=purpose, action="consent.checked")
+        request = PolicyRequest(action=Action.CHECK_CONSENT, partner=partner_facts(caller.partner),
+                                consent=_consent_facts(consent), purpose=purpose, now=self.clock())
+        decision = decide(request, policies=self.policies)
+        self.audit("consent.checked", **_caller(caller), consent_id=consent.id, consent_revision=consent.revision,
+                   consent_head=consent.head_hash, purpose=purpose, **_decision(decision))
+        return ConsentCheck(decision=decision, consent=consent)
+
+    # ------------------------------------------------------------------ generation
+
+    def submit(self, caller: AuthenticatedPartner, request: GenerationRequest) -> tuple[GenerationJob, bool]:
+        """Decide, log and (when allowed) queue; returns the job and whether it was created now."""
+        request_sha = _request_sha256(request)
+        if request.idempotency_key is not None:
+            existing = self.jobs.find_idempotent(caller.partner.id, request.idempotency_key)
+            if existing is not None:
+                if existing.request_sha256 != request_sha:
+                    raise Refusal("this Idempotency-Key was already used for a different request", status=409,
+                                  code="idempotency_conflict")
+                return existing, False
+        facts = {**_caller(caller), "consent_id": request.consent_id, "purpose": request.purpose,
+                 "portrait_sha256": _sha(request.portrait.data), "audio_sha256": _sha(request.audio.data)}
+        try:
+            portrait_kind, audio_kind, portrait_rgb = self._media(request)
+            controls = _controls(request.controls)
+        except Refusal as refusal:
+            self.audit("generation.decided", **facts, allowed=False, reasons=[refusal.code],
+                       message=str(refusal)[:300])
+            raise
+        consent = self._consent(caller, consent_id=request.consent_id, purpose=request.purpose,
+                                action="generation.decided", facts=facts)
+        now = self.clock()
+        identity = self._identity(consent, portrait_rgb, facts=facts, partner=caller, purpose=request.purpose)
+        used, frees_at = self.jobs.quota_used(caller.partner.id, period=caller.partner.quota_period)
+        policy_request = PolicyRequest(
+            action=Action.GENERATE, partner=partner_facts(caller.partner), consent=_consent_facts(consent),
+            purpose=request.purpose, now=now, identity=identity,
+            quota=QuotaFacts(used=used, limit=caller.partner.quota))
+        decision = decide(policy_request, policies=self.policies)
+        scores = {} if identity is None else {"similarity": round(identity.similarity, 4),
+                                              "threshold": round(identity.threshold, 4),
+                                              "margin": None if identity.margin is None else round(identity.margin, 4)}
+        self.audit("generation.decided", **facts, consent_revision=consent.revision, consent_head=consent.head_hash,
+                   identity=scores, quota={"used": used, "limit": caller.partner.quota}, **_decision(decision))
+        if not decision.allowed:
+            only_quota = {r.id for r in decision.reasons} == {"quota-exhausted"}
+            retry = None if frees_at is None else max(1, int((frees_at - now).total_seconds()))
+            raise Refusal(_summary(decision), status=429 if only_quota else 403,
+                          code="quota_exhausted" if only_quota else "policy_denied", reasons=decision.reasons,
+                          policy_version=decision.policy_version, retry_after_s=retry if only_quota else None)
+        return self._accept(caller, request, consent=consent, decision=decision, controls=controls,
+                            request_sha=request_sha, kinds=(portrait_kind, audio_kind), facts=facts)
+
+    def _accept(self, caller: AuthenticatedPartner, request: GenerationRequest, *, consent: ConsentPublic,
+                decision: Decision, controls: dict[str, Any], request_sha: str, kinds: tuple[Any, Any],
+                facts: dict[str, Any]) -> tuple[GenerationJob, bool]:
+        job_id = generation_id_for(new_watermark_id())
+        portrait_kind, audio_kind = kinds
+        self.blobs.put_input(job_id, f"portrait.{portrait_kind.value}", request.portrait.data)
+        self.blobs.put_input(job_id, f"audio.{audio_kind.value}", request.audio.data)
+        try:
+            job = self.jobs.create(JobCreate(
+                id=job_id, partner_id=caller.partner.id, partner_name=caller.partner.name, api_key_id=caller.key_id,
+                consent_id=consent.id,
+                consent_revision=consent.revision, purpose=request.purpose, request_sha256=request_sha,
+                portrait_sha256=facts["portrait_sha256"], audio_sha256=facts["audio_sha256"],
+                portrait_mime=portrait_kind.mime_type, audio_mime=audio_kind.mime_type,
+                policy_version=decision.policy_version, idempotency_key=request.idempotency_key,
+                controls=controls, transcript=request.transcript,
+                decision={"allowed": True, "reasons": [r.id for r in decision.reasons],
+                          "policy_version": decision.policy_version},
+            ), quota_limit=caller.partner.quota, quota_period=caller.partner.quota_period)
+        except QuotaExceeded as exc:
+            self.blobs.drop_inputs(job_id)
+            self.audit("generation.decided", **facts, allowed=False, reasons=["quota-exhausted"],
+                       message="a concurrent request took the last of the quota",
+                       policy_version=decision.policy_version)
+            raise Refusal(str(exc), status=429, code="quota_exhausted", policy_version=decision.policy_version,
+                          reasons=(Reason("quota-exhausted", str(exc)),), retry_after_s=3600) from exc
+        except BaseException:
+            self.blobs.drop_inputs(job_id)
+            raise
+        if job.id != job_id:  # an idempotent twin won the race: keep its job, drop our copy
+            self.blobs.drop_inputs(job_id)
+            return job, False
+        try:
+            self.queue.enqueue(job.id)
+        except LikenessError:  # the job is safe in the table; recovery queues it again
+            logger.exception("job %s accepted but not queued; recovery will queue it", job.id)
+        return job, True
+
+    # ------------------------------------------------------------------ the checks
+
+    def _media(self, request: GenerationRequest) -> tuple[Any, Any, Any]:
+        for role, upload in (("portrait", request.portrait), ("audio", request.audio)):
+            if not upload.data:
+                raise Refusal(f"the {role} file is empty", status=422, code=f"{role}_empty")
+            if len(upload.data) > self.max_upload_bytes:
+                raise Refusal(f"the {role} file is larger than {self.max_upload_bytes} bytes", status=413,
+                              code=f"{role}_too_large")
+        try:
+            portrait_kind = sniff_bytes(request.portrait.data[:4096])
+            if not portrait_kind.is_image:
+                raise Refusal(f"the portrait must be a JPEG, PNG or WebP image, not {portrait_kind.description}",
+                              status=415, code="portrait_type")
+            portrait = read_image(request.portrait.data)
+        except MediaError as exc:
+            raise Refusal(f"the portrait could not be read: {exc}", status=422, code="portrait_unreadable") from exc
+        try:
+            audio_kind = sniff_bytes(request.audio.data[:4096])
+            if audio_kind.is_image:
+                raise Refusal(f"the audio must be a sound file, not {audio_kind.description}", status=415,
+                              code="audio_type")
+            audio = read_audio(request.audio.data, limits=Limits.audio())
+        except MediaError as exc:
+            raise Refusal(f"the audio could not be read: {exc}", status=422, code="audio_unreadable") from exc
+        if audio.duration_s > self.max_media_seconds:
+            raise Refusal(f"the audio lasts {audio.duration_s:.1f} s; at most {self.max_media_seconds:g} s "
+                          "are accepted", status=413, code="audio_too_long")
+        if audio.duration_s < 0.5:
+            raise Refusal("the audio is shorter than half a second", status=422, code="audio_too_short")
+        return portrait_kind, audio_kind, portrait
+
+    def _consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, action: str,
+                 facts: dict[str, Any] | None = None) -> ConsentPublic:
+        try:
+            return self.registry.get(consent_id)
+        except UnknownConsentError as exc:
+            base = facts or {**_caller(caller), "consent_id": consent_id, "purpose": purpose}
+            self.audit(action, **base, allowed=False, reasons=["consent-unknown"])
+            raise Refusal(f"no consent {consent_id!r} is registered", status=404, code="consent_unknown",
+                          reasons=(Reason("consent-unknown", "no consent with this id is registered"),)) from exc
+
+    def _identity(self, consent: ConsentPublic, portrait: Any, *, facts: dict[str, Any],
+                  partner: AuthenticatedPartner, purpose: str) -> IdentityFacts | None:
+        """The portrait scored against the consent's reference, only if the consent covers the request."""
+        scope = self.registry.check_scope(consent.id, partner=partner.partner.name, purpose=purpose)
+        if not scope.covered:
+            return None  # policy denies on the consent's own facts; the face is not processed
+        try:
+            match = self.registry.score_portrait(consent.id, portrait_rgb=portrait)
+        except (ConsentInactiveError, ReferenceUnavailableError):
+            return None
+        except (NoFaceError, MultipleFacesError, FaceTooSmallError) as exc:
+            self.audit("generation.decided", **facts, allowed=False, reasons=["portrait-no-usable-face"],
+                       message=str(exc)[:300])
+            raise Refusal(f"the portrait cannot be matched: {exc}", status=422, code="portrait_face",
+                          reasons=(Reason("portrait-no-usable-face", str(exc)),)) from exc
+        calibration = require_calibration(self.identity)
+        return IdentityFacts(similarity=match.similarity, threshold=match.threshold, margin=match.margin,
+                             required_margin=calibration.min_margin)
+
+
+def _controls(raw: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in raw.items() if v is not None}
+    try:
+        Controls(**values)
+    except (GeneratorError, TypeError) as exc:
+        raise Refusal(f"invalid generator controls: {exc}", status=422, code="controls_invalid") from exc
+    return values
+
+
+def _consent_facts(consent: ConsentPublic) -> ConsentFacts:
+    scope = consent.scope
+    return ConsentFacts(
+        id=consent.id, revision=consent.revision, status=str(consent.status),
+        partners=scope.partners if isinstance(scope.partners, str) else tuple(scope.partners),
+        purposes=scope.purposes if isinstance(scope.purposes, str) else tuple(scope.purposes),
+        prohibited_purposes=tuple(scope.prohibited_purposes),
+        valid_from=scope.valid_from or consent.created_at, valid_until=scope.valid_until)
+
+
+def _caller(caller: AuthenticatedPartner) -> dict[str, Any]:
+    return {"partner_id": caller.partner.id, "api_key_id": caller.key_id}
+
+
+def _decision(decision: Decision) -> dict[str, Any]:
+    return {"allowed": decision.allowed, "reasons": [r.id for r in decision.reasons],
+            "policy_version": decision.policy_version}
+
+
+def _summary(decision: Decision) -> str:
+    return "refused by policy: " + "; ".join(r.text for r in decision.reasons)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _request_sha256(request: GenerationRequest) -> str:
+    body = {"consent_id": request.consent_id, "purpose": request.purpose, "portrait": _sha(request.portrait.data),
+            "audio": _sha(request.audio.data), "controls": request.controls, "transcript": request.transcript}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+__all__ = ["ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "Refusal"]

@@ -1,0 +1,116 @@
+"""One process's services, built once from the settings and handed to the app, the worker and the CLI.
+
+``Runtime.build(settings)`` opens the database (migrating it), loads the keys, the policies
+(a broken policy file stops start-up with its error), the identity backend, the consent
+registry, the audit log, the job queue and the gate. The generator is loaded only where jobs
+run (``with_worker=True``): the embedded consumer of ``likeness serve``, or ``likeness worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from audit import AuditKey, AuditLog, init_audit_key
+from consent import ConsentService
+from faces import IdentityBackend, get_identity_backend
+from gateway.deps import consent_keys, open_engine, provenance_identity
+from gateway.gate import Gate
+from gateway.generations import JobStore
+from gateway.partners import PartnerService
+from gateway.queue import JobQueue
+from gateway.settings import Settings
+from gateway.storage import BlobStore
+from gateway.worker import GenerationWorker, ReleaseSettings
+from policy import PolicySet, load_policies
+from provenance import ManifestRepository
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    jobs: JobStore
+    blobs: BlobStore
+    registry: ConsentService
+    identity: IdentityBackend
+    partners: PartnerService
+    policies: PolicySet
+    audit_log: AuditLog
+    queue: JobQueue
+    gate: Gate
+    worker: GenerationWorker | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, *, with_worker: bool = False, queue: JobQueue | None = None) -> Runtime:
+        engine = open_engine(settings)
+        policies = load_policies(settings.policy_dir)
+        identity = get_identity_backend(settings.identity_backend, model_dir=settings.insightface_model_dir,
+                                        providers=settings.identity_providers)
+        registry = ConsentService(engine, keys=consent_keys(settings), identity=identity)
+        audit_log = AuditLog(engine, signing_key=AuditKey.from_file(settings.resolved_audit_signing_key_file))
+        jobs = JobStore(engine)
+        blobs = BlobStore(settings.data_dir)
+        queue = queue or JobQueue.from_settings(settings)
+        runtime = cls(settings=settings, engine=engine, jobs=jobs, blobs=blobs, registry=registry,
+                      identity=identity, partners=PartnerService(engine), policies=policies, audit_log=audit_log,
+                      queue=queue, gate=None)  # type: ignore[arg-type]
+        runtime.gate = Gate(jobs=jobs, blobs=blobs, registry=registry, identity=identity, policies=policies,
+                            queue=queue, audit=runtime.auditor("partner"),
+                            max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes)
+        if with_worker:
+            runtime.attach_worker()
+        return runtime
+
+    def attach_worker(self) -> GenerationWorker:
+        from generator import get_generator
+
+        worker = GenerationWorker(
+            jobs=self.jobs, blobs=self.blobs, registry=self.registry, generator=get_generator(),
+            identity=provenance_identity(self.settings), repository=ManifestRepository(self.engine),
+            audit=self.auditor("worker"),
+            release_settings=ReleaseSettings(crf=self.settings.video_crf, preset=self.settings.video_preset,
+                                             strength=self.settings.watermark_strength),
+        )
+        self.worker = worker
+        self.queue.attach(worker.run)
+        return worker
+
+    def auditor(self, role: str) -> Any:
+        """An ``audit(kind, **facts)`` callable that logs as ``role`` (partner facts name the actor)."""
+
+        def record(kind: str, **facts: Any) -> None:
+            partner = facts.pop("partner_id", None)
+            if role == "partner":
+                actor = f"partner:{partner}/key:{facts.get('api_key_id')}"
+            elif role == "worker" and self.worker is not None:
+                actor = f"worker:{self.worker.name}"
+            else:
+                actor = role
+            consent_id = facts.pop("consent_id", None)
+            generation_id = facts.pop("generation_id", None)
+            self.audit_log.append(kind, actor=actor, data=facts, partner=partner, consent_id=consent_id,
+                                  generation_id=generation_id)
+
+        return record
+
+
+def ensure_keys(settings: Settings) -> None:
+    """Development keys when absent (never in production): the first ``serve`` works out of the box."""
+    if settings.environment == "production":
+        return
+    from consent import init_consent_keys
+    from provenance import init_identity
+
+    init_identity(settings.keys_dir)
+    init_consent_keys(settings.keys_dir)
+    init_audit_key(settings.resolved_audit_signing_key_file)
+
+
+__all__ = ["Runtime", "ensure_keys"]

@@ -1,0 +1,69 @@
+"""``likeness serve`` and ``likeness worker``: the HTTP server and the job workers.
+
+    $ likeness serve --host 127.0.0.1 --port 8000      # API, portal, admin; runs jobs in-process (SQLite queue)
+    $ LIKENESS_REDIS_URL=redis://… likeness serve       # API only: jobs go to Redis
+    $ LIKENESS_REDIS_URL=redis://… likeness worker -t 2 # a worker process (any machine with DB, Redis, storage)
+
+Everything the server needs is built before it listens, so a broken policy file, a missing key
+or an unreachable database stops it with one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+        jobs: Annotated[bool | None, typer.Option("--jobs/--no-jobs", help="Run generation jobs inside the server "
+                                                  "(default: yes unless LIKENESS_REDIS_URL is set).")] = None,
+    ) -> None:
+        """Serve the partner API (/v1), the consent portal (/consent) and the admin pages (/admin)."""
+        import uvicorn
+
+        from gateway.app import create_app
+        from gateway.runtime import Runtime, ensure_keys
+        from gateway.settings import get_settings
+
+        settings = get_settings()
+        ensure_keys(settings)
+        run_jobs = (not settings.redis_url) if jobs is None else jobs
+        runtime = Runtime.build(settings, with_worker=run_jobs)
+        app_ = create_app(settings, runtime=runtime, run_jobs=run_jobs)
+        typer.echo(f"likeness: serving on http://{host}:{port} (jobs: "
+                   f"{'in this process' if run_jobs else 'external workers'}, queue: {runtime.queue.backend})",
+                   err=True)
+        uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False, proxy_headers=False,
+                    server_header=False)
+
+    @app.command()
+    def worker(
+        threads: Annotated[int, typer.Option("--threads", "-t", help="Jobs run at once.", min=1, max=64)] = 1,
+    ) -> None:
+        """Run generation jobs from the queue (Redis with LIKENESS_REDIS_URL, else the SQLite queue)."""
+        from gateway.queue import Recovery
+        from gateway.runtime import Runtime
+        from gateway.settings import get_settings
+
+        settings = get_settings()
+        runtime = Runtime.build(settings, with_worker=True)
+        assert runtime.worker is not None
+        recovery = Recovery(runtime.worker.recover, runtime.queue.enqueue)
+        recovery.start()
+        typer.echo(f"likeness: worker {runtime.worker.name} with {threads} thread(s) on the "
+                   f"{runtime.queue.backend} queue", err=True)
+        try:
+            runtime.queue.consumer(workers=threads, embedded=False).run()
+        finally:
+            recovery.stop()
+
+
+__all__ = ["register"]
