@@ -8,7 +8,8 @@
 The tree::
 
     AuditError
-    ├── AuditInputError        an entry the log refuses: unknown kind, data that is not JSON (422)
+    ├── AuditInputError        an entry or query the log refuses: unknown kind, data that is not JSON,
+    │                          a public key or an export file that cannot be read (422)
     │   └── RawBiometricsError     data that looks like raw biometrics (an embedding, landmarks, pixels)
     ├── AuditNotFoundError     no entry with this index, or a tree size the log has not reached (404)
     ├── AuditKeyError          the audit signing key is missing, unreadable, readable by others, malformed (500)

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from audit.errors import AuditKeyError
+from audit.errors import AuditInputError, AuditKeyError
 from likeness.files import write_secret
 
 KEY_SETTING = "LIKENESS_AUDIT_SIGNING_KEY_FILE"
@@ -50,7 +50,7 @@ def public_key_from_text(text: str) -> bytes:
     if text.startswith("ed25519:"):
         parts = text.split(":")
         if len(parts) != 3:
-            raise AuditKeyError("a public key reads ed25519:<key id>:<base64>")
+            raise AuditInputError("a public key reads ed25519:<key id>:<base64>")
         _, claimed, text = parts
     raw = None
     if len(text) == 64:
@@ -62,11 +62,11 @@ def public_key_from_text(text: str) -> bytes:
         try:
             raw = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
-            raise AuditKeyError("the public key is neither base64 nor hex") from None
+            raise AuditInputError("the public key is neither base64 nor hex") from None
     if len(raw) != 32:
-        raise AuditKeyError(f"an Ed25519 public key is 32 bytes, not {len(raw)}")
+        raise AuditInputError(f"an Ed25519 public key is 32 bytes, not {len(raw)}")
     if claimed is not None and claimed != key_id(raw):
-        raise AuditKeyError(f"the public key's id says {claimed} but the key's id is {key_id(raw)}")
+        raise AuditInputError(f"the public key's id says {claimed} but the key's id is {key_id(raw)}")
     return raw
 
 

@@ -157,5 +157,6 @@ class VerifyReport(BaseModel):
         if self.ok:
             return (f"audit log intact: {self.entries} entries, root {self.root_hash}, "
                     f"{self.checkpoints_checked} checkpoint(s) consistent")
-        where = f"entry {self.first_bad_index}" if self.first_bad_index is not None else "the log"
-        return f"audit log damaged at {where}: {self.reason}"
+        if self.first_bad_index is None:
+            return f"audit log damaged: {self.reason}"
+        return f"audit log damaged: first bad entry {self.first_bad_index}: {self.reason}"

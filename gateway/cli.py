@@ -21,6 +21,7 @@ import click
 import typer
 from rich.console import Console
 
+from gateway.audit_cli import audit_app
 from gateway.partners_cli import register as register_partner_commands
 from likeness import LikenessError, __version__
 
@@ -32,6 +33,7 @@ keys_app = typer.Typer(help="The signing identity and watermark key.", no_args_i
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 register_partner_commands(app)  # likeness partners …, likeness admin …
 
 out = Console(highlight=False, soft_wrap=True)
@@ -60,6 +62,7 @@ def version() -> None:
 @keys_app.command("init")
 def keys_init() -> None:
     """Create the development PKI, watermark key and consent keys under <data dir>/keys (only what is absent)."""
+    from audit import init_audit_key
     from consent import init_consent_keys
     from provenance import init_identity
 
@@ -68,6 +71,7 @@ def keys_init() -> None:
         raise LikenessError("`keys init` makes development keys; production brings its own certificate chain")
     paths = init_identity(settings.keys_dir)
     init_consent_keys(settings.keys_dir)
+    init_audit_key(settings.resolved_audit_signing_key_file)
     out.print(str(paths.root_cert.resolve()))
 
 
