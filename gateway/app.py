@@ -115,7 +115,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
             consumer = rt.queue.consumer(workers=1, embedded=True)
             consumer.start()
             assert rt.worker is not None
-            recovery = Recovery(rt.worker.recover, rt.queue.enqueue)
+            recovery = Recovery(rt.worker.recover, rt.queue.enqueue, every_s=settings.recover_every_s)
             recovery.start()
         jobs = f"in-process, {rt.queue.backend} queue" if embedded else f"{rt.queue.backend} queue, external workers"
         logger.info("likeness %s serving (jobs: %s)", __version__, jobs)

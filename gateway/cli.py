@@ -23,6 +23,7 @@ from rich.console import Console
 
 from gateway.audit_cli import audit_app
 from gateway.partners_cli import register as register_partner_commands
+from gateway.serve_cli import register as register_serve_commands
 from likeness import LikenessError, __version__
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 register_partner_commands(app)  # likeness partners …, likeness admin …
+register_serve_commands(app)  # likeness serve, likeness worker
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # one-line errors stay one line

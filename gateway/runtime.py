@@ -77,6 +77,7 @@ class Runtime:
             audit=self.auditor("worker"),
             release_settings=ReleaseSettings(crf=self.settings.video_crf, preset=self.settings.video_preset,
                                              strength=self.settings.watermark_strength),
+            lease_s=self.settings.job_lease_s,
         )
         self.worker = worker
         self.queue.attach(worker.run)

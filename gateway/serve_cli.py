@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         runtime = Runtime.build(settings, with_worker=True)
         assert runtime.worker is not None
-        recovery = Recovery(runtime.worker.recover, runtime.queue.enqueue)
+        recovery = Recovery(runtime.worker.recover, runtime.queue.enqueue, every_s=settings.recover_every_s)
         recovery.start()
         typer.echo(f"likeness: worker {runtime.worker.name} with {threads} thread(s) on the "
                    f"{runtime.queue.backend} queue", err=True)

@@ -88,5 +88,13 @@ class BlobStore:
     def drop_output(self, job_id: str) -> None:
         self.output_path(job_id).unlink(missing_ok=True)
 
+    def drop_partials(self, job_id: str) -> int:
+        """Delete what an interrupted release of ``job_id`` left (its hidden temporary files); how many."""
+        self._check(job_id)
+        stale = list(self.outputs_root.glob(f".{job_id}.mp4.*")) if self.outputs_root.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
 
 __all__ = ["BlobStore", "StorageError"]

@@ -87,6 +87,7 @@ class GenerationWorker:
         audit: AuditSink,
         release_settings: ReleaseSettings = ReleaseSettings(),
         name: str | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self.jobs = jobs
         self.blobs = blobs
@@ -97,12 +98,13 @@ class GenerationWorker:
         self.audit = audit
         self.release_settings = release_settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.lease_s = lease_s
 
     # ------------------------------------------------------------------ one job
 
     def run(self, job_id: str) -> str:
         """Run the job if nobody else holds it; returns the status it ended in (or ``skipped``)."""
-        job = self.jobs.claim(job_id, worker=self.name, lease_s=LEASE_S)
+        job = self.jobs.claim(job_id, worker=self.name, lease_s=self.lease_s)
         if job is None:
             return "skipped"
         started = time.perf_counter()
@@ -166,6 +168,8 @@ class GenerationWorker:
     def _adopt(self, job: GenerationJob) -> tuple[str, int] | None:
         """A previous attempt's video, if it was fully released (file + manifest record + hash agree)."""
         dest = self.blobs.output_path(job.id)
+        if self.blobs.drop_partials(job.id):
+            logger.info("job %s: removed the temporary files of an interrupted attempt", job.id)
         record = self.repository.by_generation_id(job.id)
         if record is None:
             if dest.exists():  # renamed but never recorded: not released; start over
@@ -212,7 +216,7 @@ class GenerationWorker:
         """The frames, renewing the lease as they go and stopping if the consent is withdrawn meanwhile."""
         for index, frame in enumerate(frames):
             if index and index % RENEW_EVERY_FRAMES == 0:
-                if not self.jobs.renew(job, lease_s=LEASE_S):
+                if not self.jobs.renew(job, lease_s=self.lease_s):
                     raise _LeaseLost()
                 self._check_consent(job, stage="during_generation")
             yield frame
