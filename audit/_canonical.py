@@ -61,6 +61,8 @@ def canonical_json(value: Any) -> str:
 
 def clean_data(data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` as plain JSON values, refusing what cannot be logged (non-JSON values, raw biometrics)."""
+    if hasattr(data, "model_dump") and not isinstance(data, Mapping):  # a pydantic model
+        data = data.model_dump(mode="json")
     if not isinstance(data, Mapping):
         raise AuditInputError(f"audit entry data must be a mapping, not {type(data).__name__}")
     cleaned = _clean(dict(data), "data", 0)
@@ -121,7 +123,7 @@ def _count_numbers(value: Any) -> int:
 
 def _refuse_biometric_key(key: str, value: Any, where: str) -> None:
     words = _WORD.findall(key.lower())
-    if not words or words[-1] in _SAFE_LAST_WORDS:
+    if value is None or not words or words[-1] in _SAFE_LAST_WORDS:
         return
     if any(word in _BIOMETRIC_WORDS for word in words):
         raise RawBiometricsError(f"{where}: raw biometrics never enter the audit log; "

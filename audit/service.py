@@ -129,6 +129,7 @@ class AuditLog:
         with self._store("write"), self._locked() as conn:
             last = conn.execute(select(func.max(ENTRIES.c.leaf_index))).scalar()
             index = 0 if last is None else last + 1
+            self._refuse_if_cut(conn, index, "nothing was appended")
             ends = _merkle.compact_ends(index + 1)
             needed = {index - (1 << b) for b in range(_merkle.lowbit(index + 1).bit_length() - 1)} | set(ends[:-1])
             stored = self._subtrees(conn, needed)
@@ -155,6 +156,8 @@ class AuditLog:
                 size, root = 0, _merkle.EMPTY_ROOT.hex()
             else:
                 size, root = last["leaf_index"] + 1, last["root_hash"]
+            self._refuse_if_cut(conn, size, "no checkpoint was signed")
+            if last is not None:
                 head = _public(dict(last)).tree_head()
                 public = self._public.get(head.key_id)
                 if public is None or not head.verifies(public):
@@ -341,6 +344,14 @@ class AuditLog:
         return self._key
 
     @staticmethod
+    def _refuse_if_cut(conn: Connection, size: int, consequence: str) -> None:
+        """Fail closed when a stored checkpoint covers more entries than the log holds (its tail was deleted)."""
+        covered = conn.execute(select(func.max(CHECKPOINTS.c.tree_size))).scalar()
+        if covered is not None and covered > size:
+            raise AuditIntegrityError(f"the audit log holds {size} entries but a checkpoint covers {covered}: "
+                                      f"its tail was deleted; run `likeness audit verify`; {consequence}")
+
+    @staticmethod
     def _subtrees(conn: Connection, indices: set[int]) -> dict[int, bytes]:
         if not indices:
             return {}
@@ -473,11 +484,18 @@ def _name(value: str | None, what: str, limit: int, *, required: bool = False) -
 
 
 def _public(row: Mapping[str, Any]) -> AuditEntryPublic:
-    body = json.loads(row["body"])
+    try:
+        body = json.loads(row["body"])
+        time_text = body["time"]
+        data = body["data"]
+        created = parse_utc(time_text)
+    except (ValueError, KeyError, TypeError):
+        raise AuditIntegrityError(f"audit entry {row['leaf_index']} does not hold a readable body: "
+                                  "run `likeness audit verify`") from None
     return AuditEntryPublic(
-        index=row["leaf_index"], kind=row["kind"], created_at=parse_utc(body["time"]), actor=row["actor"],
+        index=row["leaf_index"], kind=row["kind"], created_at=created, actor=row["actor"],
         partner=row["partner"], consent_id=row["consent_id"], generation_id=row["generation_id"],
-        data=body.get("data", {}), body=row["body"], leaf_hash=row["leaf_hash"], root_hash=row["root_hash"],
+        data=data, body=row["body"], leaf_hash=row["leaf_hash"], root_hash=row["root_hash"],
         key_id=row["key_id"], signature=base64.b64encode(bytes(row["signature"])).decode(),
     )
 

@@ -125,6 +125,21 @@ def test_raw_biometrics_are_refused(log, data, message):
     assert log.size() == 0  # nothing half-written
 
 
+def test_a_pydantic_model_is_logged_as_its_json(log):
+    from pydantic import BaseModel
+
+    class Decision(BaseModel):
+        decision: str
+        reasons: list[str]
+        embedding: list[float] | None = None
+
+    entry = log.append(AuditKind.GENERATION_DECIDED, actor="system", data=Decision(decision="deny", reasons=["r1"]))
+    assert entry.data == {"decision": "deny", "reasons": ["r1"], "embedding": None}
+    with pytest.raises(RawBiometricsError, match=r"data\.embedding"):
+        log.append(AuditKind.GENERATION_DECIDED, actor="system",
+                   data=Decision(decision="deny", reasons=[], embedding=[0.5] * 128))
+
+
 def test_hashes_and_scores_pass_the_guard(log):
     entry = log.append(AuditKind.CONSENT_CHECKED, actor="system", consent_id="cns_9", data={
         "embedding_sha256": "ab" * 32, "embedding_model": "dlib-resnet-v1", "landmarks_model": "mediapipe",

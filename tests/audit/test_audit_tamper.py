@@ -13,7 +13,7 @@ import pytest
 from audit_factories import fill, tamper
 from sqlalchemy import text
 
-from audit import AuditKey, AuditLog
+from audit import AuditIntegrityError, AuditKey, AuditLog
 from audit._merkle import CompactRange, leaf_hash
 
 SIZE = 20
@@ -131,6 +131,13 @@ def test_two_swapped_bodies_are_named(engine, filled):
     expect(filled, 4, "its signed body says it is entry 13")
 
 
+def test_an_unreadable_body_is_named_and_reading_it_fails_cleanly(engine, filled):
+    assert tamper(engine, "UPDATE audit_entries SET body = '{not json' WHERE leaf_index = 2") == 1
+    expect(filled, 2, "its body is not JSON")
+    with pytest.raises(AuditIntegrityError, match="audit entry 2 does not hold a readable body"):
+        filled.get(2)
+
+
 def test_a_forged_signature_is_named(engine, filled):
     assert tamper(engine, "UPDATE audit_entries SET signature = :sig WHERE leaf_index = 15", sig=b"\x01" * 64) == 1
     expect(filled, 15, "its tree head's signature does not verify")
@@ -146,6 +153,9 @@ def test_a_truncated_tail_needs_a_published_checkpoint(engine, filled, audit_key
     published = filled.checkpoint()  # stored in audit_checkpoints, and kept by a reviewer
     assert tamper(engine, f"DELETE FROM audit_entries WHERE leaf_index >= {SIZE - 4}") == 4
     expect(filled, SIZE - 4, f"covers {SIZE}: entries {SIZE - 4}–{SIZE - 1} were deleted (tail truncated)")
+    for write in (lambda: filled.append("admin.action", actor="ops"), filled.checkpoint):  # fails closed
+        with pytest.raises(AuditIntegrityError, match=f"holds {SIZE - 4} entries but a checkpoint covers {SIZE}"):
+            write()
 
     assert tamper(engine, "DELETE FROM audit_checkpoints") == 1  # the attacker removes the stored evidence too
     alone = filled.verify()
