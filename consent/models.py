@@ -133,3 +133,46 @@ class ConsentGeneration(SQLModel, table=True):
     partner: str = Field(max_length=100)
     purpose: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=_now)
+
+
+# ---------------------------------------------------------------------------------------- the portal
+# Server-side state of the consent portal (``consent.portal``), short-lived and never signed: a
+# registration in progress (a draft) and a signed-in management session. Both are found by the
+# SHA-256 of a random secret held only in the person's cookie, and what they hold of value (the
+# reference embeddings, the management token) is sealed under a key derived from that secret, so
+# the database alone opens neither. Expired rows are purged; a finished draft is deleted.
+
+
+class PortalDraft(SQLModel, table=True):
+    """A registration in progress: scope, challenge, sealed reference embeddings, statement verdict."""
+
+    __tablename__ = "consent_portal_drafts"
+
+    id: str = Field(primary_key=True, max_length=36, description="drf_ + 32 hex digits, random")
+    secret_hash: str = Field(max_length=64, repr=False, description="SHA-256 of the cookie's secret")
+    created_at: datetime = Field(default_factory=_now)
+    expires_at: datetime = Field(index=True)
+    references: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True), repr=False,
+                                     description="AES-256-GCM under the draft key: the reference embeddings")
+    reference_count: int = 0
+    reference_evidence: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True),
+        description="per photo: sha256, face width, identity model (no pixels)")
+    scope: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    scope_summary: str | None = Field(default=None, max_length=200)
+    challenge: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
+    statement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True),
+                                             description="the passed verdict: checks, evidence (hashes, scores)")
+
+
+class PortalSession(SQLModel, table=True):
+    """A signed-in management session: the consent id and its management token, sealed under the session key."""
+
+    __tablename__ = "consent_portal_sessions"
+
+    id: str = Field(primary_key=True, max_length=36, description="mgs_ + 32 hex digits, random")
+    secret_hash: str = Field(max_length=64, repr=False, description="SHA-256 of the cookie's secret")
+    consent_id: str = Field(max_length=36)
+    sealed_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False), repr=False)
+    created_at: datetime = Field(default_factory=_now)
+    expires_at: datetime = Field(index=True)

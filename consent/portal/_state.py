@@ -1,0 +1,222 @@
+"""Server-side state of the portal: registrations in progress (drafts) and management sessions.
+
+A row is found by the SHA-256 of a random secret that only the person's cookie holds
+(``<row id>.<secret>``), and what it holds of value is sealed (AES-256-GCM) under a key derived
+from that secret: the reference embeddings of a draft, the management token of a session. A
+copy of the database opens neither. Drafts live :data:`DRAFT_TTL` from their start, sessions
+:data:`SESSION_TTL`; expired rows are purged whenever a new one is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, col
+
+from consent._crypto import SealError, open_sealed, seal
+from consent.errors import ConsentStoreError
+from consent.models import PortalDraft, PortalSession
+from consent.statement import Challenge
+from faces import Embedding
+
+logger = logging.getLogger(__name__)
+
+DRAFT_TTL = timedelta(minutes=60)  # the whole registration; the passcode itself lasts 30 minutes
+SESSION_TTL = timedelta(minutes=15)
+_ID_CHARS = 32
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(b"likeness/portal-cookie/v1\x00" + secret.encode()).hexdigest()
+
+
+def _secret_key(secret: str) -> bytes:
+    return hashlib.sha256(b"likeness/portal-key/v1\x00" + secret.encode()).digest()
+
+
+def _split(cookie: str | None, prefix: str) -> tuple[str, str] | None:
+    if not cookie or len(cookie) > 200 or "." not in cookie:
+        return None
+    row_id, secret = cookie.split(".", 1)
+    if not row_id.startswith(prefix + "_") or len(row_id) != len(prefix) + 1 + _ID_CHARS or len(secret) < 32:
+        return None
+    return row_id, secret
+
+
+@dataclass
+class Draft:
+    """A draft as the routes use it: the row, and the key its cookie unlocks."""
+
+    row: PortalDraft
+    key: bytes
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+    def references(self) -> list[Embedding]:
+        if self.row.references is None:
+            return []
+        try:
+            plain = open_sealed(self.key, bytes(self.row.references), aad=_draft_aad(self.row.id))
+        except SealError:
+            return []
+
+        items = json.loads(plain)
+        return [Embedding(np.frombuffer(base64.b64decode(item["vector"]), dtype="<f4"), backend=item["backend"],
+                          model_version=item["model_version"]) for item in items]
+
+    def challenge(self) -> Challenge | None:
+        data = self.row.challenge
+        if not data:
+            return None
+        return Challenge(id=data["id"], phrase=data["phrase"], statement_text=data["statement_text"],
+                         issued_at=datetime.fromisoformat(data["issued_at"]),
+                         expires_at=datetime.fromisoformat(data["expires_at"]), phrase_sha256=data["phrase_sha256"])
+
+
+def _draft_aad(draft_id: str) -> bytes:
+    return f"likeness/portal-draft-references/v1|{draft_id}".encode()
+
+
+def _session_aad(session_id: str, consent_id: str) -> bytes:
+    return f"likeness/portal-session-token/v1|{session_id}|{consent_id}".encode()
+
+
+def seal_references(draft: Draft, embeddings: Sequence[Embedding]) -> bytes:
+    items = [{"vector": base64.b64encode(np.asarray(e.vector, dtype="<f4").tobytes()).decode(), "backend": e.backend,
+              "model_version": e.model_version} for e in embeddings]
+    return seal(draft.key, json.dumps(items).encode(), aad=_draft_aad(draft.id))
+
+
+def challenge_json(challenge: Challenge) -> dict[str, Any]:
+    return {"id": challenge.id, "phrase": challenge.phrase, "statement_text": challenge.statement_text,
+            "issued_at": challenge.issued_at.isoformat(), "expires_at": challenge.expires_at.isoformat(),
+            "phrase_sha256": challenge.phrase_sha256}
+
+
+class PortalState:
+    """Drafts and sessions over one engine (migrated to head), with the portal's clock."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise ConsentStoreError(f"the consent portal's store is unavailable: {type(exc).__name__}") from exc
+
+    def purge(self) -> int:
+        """Delete every expired draft and session; how many rows went."""
+        now = self._clock()
+        with self._session() as session:
+            gone = session.execute(delete(PortalDraft).where(col(PortalDraft.expires_at) <= now)).rowcount  # type: ignore[attr-defined]
+            gone += session.execute(delete(PortalSession).where(col(PortalSession.expires_at) <= now)).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        return int(gone or 0)
+
+    # ------------------------------------------------------------------------------ drafts
+
+    def new_draft(self) -> tuple[Draft, str]:
+        """A fresh draft and the cookie value that opens it."""
+        self.purge()
+        secret = secrets.token_urlsafe(32)
+        now = self._clock()
+        row = PortalDraft(id="drf_" + secrets.token_hex(16), secret_hash=_secret_hash(secret), created_at=now,
+                          expires_at=now + DRAFT_TTL)
+        with self._session() as session:
+            session.add(row)
+            session.commit()
+        return Draft(row, _secret_key(secret)), f"{row.id}.{secret}"
+
+    def draft(self, cookie: str | None) -> Draft | None:
+        """The live draft the cookie opens, or None (no cookie, unknown, wrong secret, expired)."""
+        parts = _split(cookie, "drf")
+        if parts is None:
+            return None
+        row_id, secret = parts
+        with self._session() as session:
+            row = session.get(PortalDraft, row_id)
+        if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
+            return None
+        if row.expires_at <= self._clock():
+            self.delete_draft(row_id)
+            return None
+        return Draft(row, _secret_key(secret))
+
+    def save_draft(self, draft: Draft, **changes: Any) -> None:
+        """Apply ``changes`` to the draft's row in one transaction."""
+        with self._session() as session:
+            row = session.get(PortalDraft, draft.id)
+            if row is None:
+                raise ConsentStoreError("this registration is no longer stored: start again")
+            for name, value in changes.items():
+                setattr(row, name, value)
+            session.add(row)
+            session.commit()
+            draft.row = row
+
+    def delete_draft(self, draft_id: str) -> None:
+        with self._session() as session:
+            session.execute(delete(PortalDraft).where(col(PortalDraft.id) == draft_id))
+            session.commit()
+
+    # ------------------------------------------------------------------------------ sessions
+
+    def new_session(self, consent_id: str, *, token: str) -> str:
+        """A management session for ``consent_id``; the cookie value that opens it."""
+        self.purge()
+        secret = secrets.token_urlsafe(32)
+        now = self._clock()
+        session_id = "mgs_" + secrets.token_hex(16)
+        row = PortalSession(id=session_id, secret_hash=_secret_hash(secret), consent_id=consent_id,
+                            sealed_token=seal(_secret_key(secret), token.encode(),
+                                              aad=_session_aad(session_id, consent_id)),
+                            created_at=now, expires_at=now + SESSION_TTL)
+        with self._session() as session:
+            session.add(row)
+            session.commit()
+        return f"{session_id}.{secret}"
+
+    def signed_in(self, cookie: str | None) -> tuple[str, str, str] | None:
+        """(session id, consent id, management token) for a live session cookie, or None."""
+        parts = _split(cookie, "mgs")
+        if parts is None:
+            return None
+        row_id, secret = parts
+        with self._session() as session:
+            row = session.get(PortalSession, row_id)
+        if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
+            return None
+        if row.expires_at <= self._clock():
+            self.end_session(row_id)
+            return None
+        try:
+            token = open_sealed(_secret_key(secret), bytes(row.sealed_token),
+                                aad=_session_aad(row.id, row.consent_id)).decode()
+        except SealError:
+            return None
+        return row.id, row.consent_id, token
+
+    def end_session(self, session_id: str) -> None:
+        with self._session() as session:
+            session.execute(delete(PortalSession).where(col(PortalSession.id) == session_id))
+            session.commit()

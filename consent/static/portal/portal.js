@@ -1,0 +1,134 @@
+// The consent portal's only script: camera photos, in-browser statement recording, focus on errors.
+// Everything works without it by uploading files; it never sends anything the forms do not.
+"use strict";
+
+(function () {
+  const canRecord = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.MediaRecorder &&
+                       window.DataTransfer);
+
+  function focusError() {
+    const error = document.querySelector("[data-focus]");
+    if (error) { error.focus(); }
+  }
+
+  // Adds a file to an <input type=file>, keeping the files already chosen.
+  function addFile(input, file, replace) {
+    const files = new DataTransfer();
+    if (!replace) { for (const f of input.files) { files.items.add(f); } }
+    files.items.add(file);
+    input.files = files.files;
+  }
+
+  function stopStream(stream) {
+    if (stream) { stream.getTracks().forEach((track) => track.stop()); }
+  }
+
+  function photoCamera() {
+    const box = document.getElementById("photo-camera");
+    if (!box || !canRecord) { return; }
+    box.hidden = false;
+    const input = document.getElementById("photos");
+    const preview = document.getElementById("photo-preview");
+    const on = document.getElementById("camera-on");
+    const take = document.getElementById("take-photo");
+    const status = document.getElementById("photo-status");
+    const thumbs = document.getElementById("thumbs");
+    let stream = null;
+    on.addEventListener("click", async () => {
+      try {
+        stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: "user", width: {ideal: 1280}}, audio: false});
+      } catch (err) {
+        status.textContent = "The camera could not be used (" + err.name + "). You can still choose photos above.";
+        return;
+      }
+      preview.srcObject = stream;
+      take.disabled = false;
+      on.disabled = true;
+      status.textContent = "Camera on. Look at the camera and take a photo.";
+    });
+    take.addEventListener("click", () => {
+      if (!stream || !preview.videoWidth) { return; }
+      const canvas = document.createElement("canvas");
+      canvas.width = preview.videoWidth;
+      canvas.height = preview.videoHeight;
+      canvas.getContext("2d").drawImage(preview, 0, 0);
+      canvas.toBlob((blob) => {
+        const count = input.files.length + 1;
+        addFile(input, new File([blob], "camera-" + count + ".jpg", {type: "image/jpeg"}), false);
+        const img = document.createElement("img");
+        img.src = URL.createObjectURL(blob);
+        img.alt = "Photo " + count + " taken with the camera";
+        thumbs.appendChild(img);
+        status.textContent = count + " photo" + (count === 1 ? "" : "s") + " ready. Take another or press “Use these photos”.";
+      }, "image/jpeg", 0.92);
+    });
+    document.getElementById("photos-form").addEventListener("submit", () => stopStream(stream));
+  }
+
+  function statementRecorder() {
+    const box = document.getElementById("recorder");
+    if (!box || !canRecord) { return; }
+    box.hidden = false;
+    const maxSeconds = parseInt(box.dataset.maxSeconds || "60", 10);
+    const preview = document.getElementById("preview");
+    const start = document.getElementById("record-start");
+    const stop = document.getElementById("record-stop");
+    const status = document.getElementById("record-status");
+    const form = document.getElementById("statement-form");
+    const input = document.getElementById("statement");
+    const checking = document.getElementById("checking");
+    const types = ["video/webm;codecs=vp8,opus", "video/webm;codecs=vp9,opus", "video/webm", "video/mp4"];
+    let recorder = null, stream = null, timer = null, started = 0;
+
+    start.addEventListener("click", async () => {
+      start.disabled = true;
+      try {
+        // Raw sound: echo cancellation, noise suppression and gain control blur the speech the checks listen to.
+        stream = await navigator.mediaDevices.getUserMedia({
+          video: {facingMode: "user", width: {ideal: 1280}, height: {ideal: 720}},
+          audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false},
+        });
+      } catch (err) {
+        status.textContent = "The camera or microphone could not be used (" + err.name + "). You can upload a video instead.";
+        start.disabled = false;
+        return;
+      }
+      preview.srcObject = stream;
+      const mimeType = types.find((t) => MediaRecorder.isTypeSupported(t)) || "";
+      recorder = new MediaRecorder(stream, mimeType ? {mimeType} : {});
+      const chunks = [];
+      recorder.addEventListener("dataavailable", (event) => { if (event.data.size) { chunks.push(event.data); } });
+      recorder.addEventListener("stop", () => {
+        clearInterval(timer);
+        stopStream(stream);
+        const type = recorder.mimeType || "video/webm";
+        const blob = new Blob(chunks, {type});
+        addFile(input, new File([blob], type.includes("mp4") ? "statement.mp4" : "statement.webm", {type}), true);
+        status.textContent = "Recording finished. Sending it for the checks…";
+        checking.hidden = false;
+        form.submit();
+      });
+      recorder.start(1000);
+      started = Date.now();
+      stop.disabled = false;
+      status.textContent = "Recording. Read the statement aloud, then press “Stop and send”.";
+      timer = setInterval(() => {
+        const seconds = Math.floor((Date.now() - started) / 1000);
+        if (seconds >= maxSeconds) { stop.click(); }
+      }, 250);
+    });
+    stop.addEventListener("click", () => {
+      if (recorder && recorder.state === "recording") {
+        stop.disabled = true;
+        recorder.stop();
+      }
+    });
+    form.addEventListener("submit", () => { checking.hidden = false; });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    focusError();
+    photoCamera();
+    statementRecorder();
+  });
+})();
