@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.gate import GenerationRequest, MediaUpload, Refusal
@@ -130,12 +131,17 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def partner(request: Request, authorization: Annotated[str | None, Header()] = None) -> AuthenticatedPartner:
+bearer = HTTPBearer(auto_error=False, scheme_name="PartnerKey",
+                    description="A partner API key (lk_live_…), shown once by `likeness partners add`.")
+
+
+def partner(request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> AuthenticatedPartner:
     """The partner behind the bearer key; counts the request against its rate."""
     rt = runtime(request)
-    if not authorization or not authorization.lower().startswith("bearer "):
+    if credentials is None or not credentials.credentials:
         raise Refusal("send the API key as 'Authorization: Bearer <key>'", status=401, code="unauthenticated")
-    caller = rt.partners.authenticate(authorization[7:].strip())
+    caller = rt.partners.authenticate(credentials.credentials.strip())
     rt.gate.count_request(caller)
     request.state.partner_id = caller.partner.id
     return caller
