@@ -103,13 +103,12 @@ async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: bool | None = None) -> FastAPI:
     """The ASGI app. ``run_jobs`` (default: when no Redis queue is set) runs the job consumer in-process."""
     embedded = run_jobs if run_jobs is not None else not settings.redis_url
+    rt = runtime or Runtime.build(settings, with_worker=embedded)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or Runtime.build(settings, with_worker=embedded)
         if embedded and rt.worker is None:
             rt.attach_worker()
-        app.state.runtime = rt
         consumer = recovery = None
         if embedded:
             consumer = rt.queue.consumer(workers=1, embedded=True)
@@ -132,8 +131,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
         description="Responsible release of talking-face video: partner API, consent portal, audit review.",
         openapi_tags=[{"name": "partner API", "description": "Vetted partners: `Authorization: Bearer <api key>`."}],
     )
+    app.state.runtime = rt
     app.include_router(api_router)
-    _mount_portal(app, settings)
+    _mount_portal(app, rt)
     _mount_admin(app, settings)
 
     @app.get("/healthz", include_in_schema=False)
@@ -197,13 +197,19 @@ def _http_code(status: int) -> str:
         status, f"http_{status}")
 
 
-def _mount_portal(app: FastAPI, settings: Settings) -> None:
-    """The consent portal's pages (``consent.portal``), when that package provides them."""
-    try:
-        from consent.portal import mount_portal
-    except ImportError:
-        return
-    mount_portal(app, settings)  # type: ignore[call-arg]
+def _mount_portal(app: FastAPI, rt: Runtime) -> None:
+    """The consent portal's pages (``/consent``); grants, revocations and erasures go to the audit log."""
+    from consent.portal import portal_router
+
+    def on_event(kind: str, details: dict[str, Any]) -> None:
+        data = dict(details)
+        consent_id = data.pop("consent_id", None)
+        rt.audit_log.append(kind, actor="subject", consent_id=consent_id, data=data)
+
+    app.include_router(portal_router(
+        registry=rt.registry, engine=rt.engine, identity=rt.identity, max_upload_bytes=rt.settings.max_upload_bytes,
+        max_media_seconds=rt.settings.max_media_seconds, on_event=on_event,
+        secure_cookies=rt.settings.environment == "production"))
 
 
 def _mount_admin(app: FastAPI, settings: Settings) -> None:
