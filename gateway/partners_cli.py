@@ -13,6 +13,7 @@ everything else goes to stderr. Only the hash is stored: a lost key is rotated, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -43,6 +44,27 @@ def _service() -> PartnerService:
     return PartnerService(open_engine(get_settings()))
 
 
+def _audited() -> tuple[PartnerService, Callable[..., None]]:
+    """The service and a function that logs an operator's action; the audit key is loaded first, so an
+    action that could not be logged is not taken."""
+    import getpass
+
+    from audit import AuditKey, AuditLog
+    from gateway.deps import open_engine
+    from gateway.partners import PartnerService
+    from gateway.settings import get_settings
+
+    settings = get_settings()
+    engine = open_engine(settings)
+    log = AuditLog(engine, signing_key=AuditKey.from_file(settings.resolved_audit_signing_key_file))
+    actor = f"operator:{getpass.getuser()}"
+
+    def record(kind: str, *, partner: str | None = None, **data: object) -> None:
+        log.append(kind, actor=actor, partner=partner, data=data)
+
+    return PartnerService(engine), record
+
+
 def _print_secret(secret: str) -> None:
     print(secret, flush=True)  # noqa: T201  (plain print: no console markup or wrapping may touch a key)
 
@@ -61,10 +83,14 @@ def partners_add(
     """Register a partner and print its API key once (store it now: only its hash is kept)."""
     from gateway.partners import DEFAULT_QUOTA, DEFAULT_QUOTA_PERIOD_DAYS, DEFAULT_RATE_PER_MINUTE, SCOPES
 
-    partner, issued = _service().add(
+    service, record = _audited()
+    partner, issued = service.add(
         name, use_cases=use_case, quota=DEFAULT_QUOTA if quota is None else quota,
         quota_period_days=quota_days or DEFAULT_QUOTA_PERIOD_DAYS, rate_per_minute=rate or DEFAULT_RATE_PER_MINUTE,
         scopes=scope or SCOPES)
+    record("partner.created", partner=partner.id, name=partner.name, use_cases=partner.use_cases,
+           quota=partner.quota, quota_period_days=partner.quota_period_days, rate_per_minute=partner.rate_per_minute,
+           key_id=issued.key_id)
     err.print(f"partner {partner.name} ({partner.id}) added: use cases {', '.join(partner.use_cases)}; "
               f"{partner.quota} generations per {partner.quota_period_days} days, {partner.rate_per_minute}/min",
               markup=False)
@@ -95,14 +121,18 @@ def partners_suspend(
     reason: Annotated[str, typer.Option(help="Why (shown to the partner with each refusal).")],
 ) -> None:
     """Suspend a partner: every request with its keys is refused (403) until reinstated."""
-    partner = _service().suspend(name, reason=reason)
+    service, record = _audited()
+    partner = service.suspend(name, reason=reason)
+    record("partner.suspended", partner=partner.id, reason=reason)
     err.print(f"partner {partner.name} ({partner.id}) suspended", markup=False)
 
 
 @partners_app.command("reinstate")
 def partners_reinstate(name: Annotated[str, typer.Argument(help="Partner name or id.")]) -> None:
     """Lift a suspension."""
-    partner = _service().reinstate(name)
+    service, record = _audited()
+    partner = service.reinstate(name)
+    record("partner.reinstated", partner=partner.id)
     err.print(f"partner {partner.name} ({partner.id}) reinstated", markup=False)
 
 
@@ -115,7 +145,10 @@ def partners_rotate_key(
     """Issue a new API key (printed once) and revoke the partner's other keys, now or after a grace period."""
     from datetime import timedelta
 
-    issued = _service().rotate_key(name, grace=timedelta(hours=grace_hours) if grace_hours else None)
+    service, record = _audited()
+    issued = service.rotate_key(name, grace=timedelta(hours=grace_hours) if grace_hours else None)
+    record("partner.key_rotated", partner=issued.partner_id, key_id=issued.key_id,
+           revoked_key_ids=list(issued.revoked_key_ids), grace_hours=grace_hours)
     when = f"in {grace_hours:g} h" if grace_hours else "now"
     err.print(f"new API key {issued.prefix}… ({issued.key_id}) printed on stdout; "
               f"{len(issued.revoked_key_ids)} old key(s) revoked {when}", markup=False)
@@ -125,14 +158,18 @@ def partners_rotate_key(
 @partners_app.command("revoke-key")
 def partners_revoke_key(key: Annotated[str, typer.Argument(help="Key id (key_…) or prefix (lk_live_…).")]) -> None:
     """Revoke one API key now."""
-    revoked = _service().revoke_key(key)
+    service, record = _audited()
+    revoked = service.revoke_key(key)
+    record("partner.key_revoked", partner=revoked.partner_id, key_id=revoked.id)
     err.print(f"API key {revoked.prefix} ({revoked.id}) revoked", markup=False)
 
 
 @admins_app.command("add")
 def admin_add(name: Annotated[str, typer.Argument(help="Who the token is for.")]) -> None:
     """Issue an admin token for /admin and print it once."""
-    issued = _service().add_admin(name)
+    service, record = _audited()
+    issued = service.add_admin(name)
+    record("admin.action", action="admin.added", admin_id=issued.key_id)
     err.print(f"admin token {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
               markup=False)
     _print_secret(issued.plaintext)
@@ -155,5 +192,7 @@ def admin_list(as_json: Annotated[bool, typer.Option("--json", help="Print one J
 @admins_app.command("revoke")
 def admin_revoke(token: Annotated[str, typer.Argument(help="Admin id (adm_…) or prefix (lka_…).")]) -> None:
     """Revoke an admin token now."""
-    revoked = _service().revoke_admin(token)
+    service, record = _audited()
+    revoked = service.revoke_admin(token)
+    record("admin.action", action="admin.revoked", admin_id=revoked.id)
     err.print(f"admin token {revoked.prefix} ({revoked.id}) revoked", markup=False)

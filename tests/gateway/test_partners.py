@@ -294,6 +294,7 @@ def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_cli_prints_keys_once_on_stdout_and_nothing_secret_elsewhere(tmp_path):
     data_dir = tmp_path / "var"
+    assert _cli(data_dir, "keys", "init").returncode == 0
     added = _cli(data_dir, "partners", "add", "Acme", "--use-case", "education", "--use-case", "dubbing",
                  "--quota", "20", "--rate", "5")
     assert added.returncode == 0, added.stderr
@@ -339,6 +340,23 @@ def test_the_cli_prints_keys_once_on_stdout_and_nothing_secret_elsewhere(tmp_pat
     for stored in database_files(service._engine):
         assert secret.encode() not in stored.read_bytes()
 
+    # every operator action is in the audit log, with ids and never a key
+    logged = _cli(data_dir, "audit", "list", "--json")
+    assert logged.returncode == 0, logged.stderr
+    kinds = [entry["kind"] for entry in json.loads(logged.stdout)]
+    assert kinds == ["partner.created", "partner.key_rotated", "partner.suspended", "partner.reinstated",
+                     "partner.key_revoked", "admin.action"]
+    assert secret not in logged.stdout and new_key.rsplit("_", 1)[1] not in logged.stdout
+
+
+def test_an_operator_action_that_cannot_be_logged_is_not_taken(tmp_path):
+    data_dir = tmp_path / "var"
+    refused = _cli(data_dir, "partners", "add", "acme", "--use-case", "education")
+    assert refused.returncode != 0 and "audit signing key not found" in refused.stderr
+    assert refused.stdout == ""
+    listed = _cli(data_dir, "partners", "list", "--json")
+    assert json.loads(listed.stdout) == []
+
 
 @pytest.mark.parametrize(("args", "message"), [
     (("partners", "add", "acme", "--use-case", "Bad Case"), "not a valid use case"),
@@ -346,6 +364,7 @@ def test_the_cli_prints_keys_once_on_stdout_and_nothing_secret_elsewhere(tmp_pat
     (("partners", "revoke-key", "key_nothere"), "no API key key_nothere"),
 ])
 def test_cli_errors_are_one_line_with_exit_2(tmp_path, args, message):
+    assert _cli(tmp_path / "var", "keys", "init").returncode == 0
     done = _cli(tmp_path / "var", *args)
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
