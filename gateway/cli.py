@@ -242,6 +242,8 @@ def detect(
     model: Annotated[Path | None, typer.Option("--model", help="Another classifier (its JSON model card), e.g. one "
                                                "made by `likeness detector train`.", dir_okay=False,
                                                metavar="CARD.json")] = None,
+    audit: Annotated[bool, typer.Option("--audit", help="Record this run in the audit log (clip hash, verdict, "
+                                        "generation id found; never the clip).")] = False,
     verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] = 0,
 ) -> None:
     """Analyse CLIP: C2PA manifest, watermark, manifest recovery, companion classifier.
@@ -265,6 +267,8 @@ def detect(
                          max_frames=max_frames, progress=progress, classifier=classifier)
     if notes:
         report.notes.extend(notes)
+    if audit:
+        _audit_detector_run(settings, report)
     if html is not None:
         try:
             html.write_text(render_html(report), encoding="utf-8")
@@ -275,6 +279,23 @@ def detect(
         out.print_json(json.dumps(report.to_dict(), default=str))
     else:
         _print_report(report)
+
+
+def _audit_detector_run(settings, report) -> None:  # type: ignore[no-untyped-def]
+    """A ``detector.run`` entry: what was analysed (by hash) and what was found."""
+    import getpass
+
+    from audit import AuditKey, AuditKind, AuditLog
+    from gateway.deps import open_engine
+
+    log = AuditLog(open_engine(settings), signing_key=AuditKey.from_file(settings.resolved_audit_signing_key_file))
+    found = report.watermark.generation_id or report.c2pa.get("generation_id")
+    entry = log.append(AuditKind.DETECTOR_RUN, actor=f"analyst:{getpass.getuser()}", generation_id=found, data={
+        "clip_sha256": report.sha256, "verdict": report.verdict, "c2pa_state": report.c2pa.get("state"),
+        "watermark_found": bool(report.watermark.found), "classifier_score": report.classifier.score,
+        "classifier_verdict": report.classifier.verdict,
+        "classifier_model": (report.classifier.model or {}).get("version")})
+    err.print(f"recorded in the audit log as entry {entry.index}", markup=False)
 
 
 @contextlib.contextmanager

@@ -261,3 +261,21 @@ def test_real_unmarked_clips_report_no_watermark(platform, shared_data):
         # In-sample for the shipped classifier (it was trained on these clips): a regression check only;
         # the out-of-fold false-alarm rate is in docs/detector.md.
         assert report["classifier"]["verdict"] in {"not-detected", "inconclusive"}, (clip.name, report["classifier"])
+
+
+def test_a_run_asked_to_be_audited_is_in_the_audit_log(platform):
+    data_dir, released = platform
+    from audit import init_audit_key
+
+    init_audit_key(Settings.for_tests(data_dir).resolved_audit_signing_key_file)
+    done = run_detect(data_dir, str(released.path), "--json", "--audit")
+    assert done.returncode == 0, done.stderr
+    assert "recorded in the audit log as entry" in done.stderr
+    listed = subprocess.run([str(Path(sys.executable).parent / "likeness"), "audit", "list", "--kind", "detector.run",
+                             "--json"], capture_output=True, text=True, timeout=120, check=False,
+                            env={**os.environ, "LIKENESS_DATA_DIR": str(data_dir)})
+    assert listed.returncode == 0, listed.stderr
+    [entry] = json.loads(listed.stdout)
+    assert entry["generation_id"] == released.generation_id
+    assert entry["data"]["clip_sha256"] == released.sha256 and entry["data"]["verdict"] == "generated-by-likeness"
+    assert entry["data"]["c2pa_state"] == "trusted" and entry["data"]["watermark_found"] is True
