@@ -309,7 +309,7 @@ class AuditLog:
         return verifier.finish()
 
     def export(self, stream: TextIO) -> Checkpoint:
-        """Write the log as JSON Lines (header, entries, checkpoints, a fresh checkpoint last); returns that one.
+        """Write the log as JSON Lines (header, stored checkpoints, a fresh checkpoint, entries); returns the fresh one.
 
         A reviewer re-verifies the file offline with :func:`verify_export` and the public key.
         """
@@ -319,6 +319,10 @@ class AuditLog:
         stream.write(json.dumps({"type": "header", "format": EXPORT_FORMAT, "hash": "sha256 (RFC 6962)",
                                  "tree_size": latest.tree_size,
                                  "public_keys": sorted(public_key_text(raw) for raw in self._public.values())}) + "\n")
+        for cp in self.checkpoints():  # before the entries, so that a verifier can stream them
+            if cp.tree_size <= latest.tree_size and cp != latest:
+                stream.write(json.dumps({"type": "checkpoint", **cp.model_dump(mode="json")}) + "\n")
+        stream.write(json.dumps({"type": "checkpoint", **latest.model_dump(mode="json")}) + "\n")
         with self._store("read"), self._engine.connect() as conn:
             query = select(ENTRIES).where(ENTRIES.c.leaf_index < latest.tree_size).order_by(ENTRIES.c.leaf_index)
             result = conn.execution_options(yield_per=1000).execute(query)
@@ -329,10 +333,6 @@ class AuditLog:
                     "signature": base64.b64encode(bytes(row["signature"])).decode(),
                 }, ensure_ascii=False) + "\n")
             result.close()
-        for cp in self.checkpoints():
-            if cp.tree_size <= latest.tree_size and cp != latest:
-                stream.write(json.dumps({"type": "checkpoint", **cp.model_dump(mode="json")}) + "\n")
-        stream.write(json.dumps({"type": "checkpoint", **latest.model_dump(mode="json")}) + "\n")
         return latest
 
     # --- plumbing -----------------------------------------------------------------------------
@@ -426,14 +426,15 @@ def verify_export(lines: Iterable[str], *, public_keys: Iterable[bytes],
                   checkpoints: Sequence[Checkpoint] = ()) -> VerifyReport:
     """Verify an export offline with only the public key(s): every entry, tree head and checkpoint.
 
-    The keys inside the file are not trusted: pass the public key obtained from the operator.
-    ``checkpoints``: tree heads published elsewhere, to catch an export cut short.
+    Streams the lines (O(log n) memory). The keys inside the file are not trusted: pass the public
+    key obtained from the operator. ``checkpoints``: tree heads published elsewhere, to catch an
+    export cut short.
     """
     keys = {key_id(raw): raw for raw in public_keys}
     if not keys:
         raise AuditKeyError("verifying an export needs the audit public key")
-    entries: list[Row] = []
     found: list[Checkpoint] = []
+    verifier: StreamVerifier | None = None
     header = False
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -441,27 +442,32 @@ def verify_export(lines: Iterable[str], *, public_keys: Iterable[bytes],
         try:
             record = json.loads(line)
             kind = record["type"]
+            if not header and kind != "header":
+                raise AuditInputError(f"not a {EXPORT_FORMAT} file: line {number} comes before the header")
             if kind == "header":
-                if record.get("format") != EXPORT_FORMAT:
-                    raise AuditInputError(f"line {number}: not a {EXPORT_FORMAT} file")
+                if header or record.get("format") != EXPORT_FORMAT:
+                    raise AuditInputError(f"line {number}: not a {EXPORT_FORMAT} header")
                 header = True
-            elif kind == "entry":
-                entries.append(Row(index=int(record["index"]), body=str(record["body"]),
-                                   leaf_hash=str(record["leaf_hash"]), subtree_hash=str(record["subtree_hash"]),
-                                   root_hash=str(record["root_hash"]), key_id=str(record["key_id"]),
-                                   signature=decode_signature(str(record["signature"]))))
             elif kind == "checkpoint":
+                if verifier is not None:
+                    raise AuditInputError(f"line {number}: a checkpoint after the entries (they come first)")
                 found.append(Checkpoint.model_validate({k: v for k, v in record.items() if k != "type"}))
+            elif kind == "entry":
+                row = Row(index=int(record["index"]), body=str(record["body"]), leaf_hash=str(record["leaf_hash"]),
+                          subtree_hash=str(record["subtree_hash"]), root_hash=str(record["root_hash"]),
+                          key_id=str(record["key_id"]), signature=decode_signature(str(record["signature"])))
+                if verifier is None:
+                    verifier = StreamVerifier(public_keys=keys, checkpoints=[*found, *checkpoints])
+                if not verifier.feed(row):
+                    break
             else:
                 raise AuditInputError(f"line {number}: unknown record type {kind!r}")
         except (ValueError, KeyError, TypeError) as exc:
             raise AuditInputError(f"line {number} of the export is not a valid record: {type(exc).__name__}") from None
     if not header:
         raise AuditInputError(f"not a {EXPORT_FORMAT} file: no header line")
-    verifier = StreamVerifier(public_keys=keys, checkpoints=[*found, *checkpoints])
-    for row in entries:
-        if not verifier.feed(row):
-            break
+    if verifier is None:
+        verifier = StreamVerifier(public_keys=keys, checkpoints=[*found, *checkpoints])
     return verifier.finish()
 
 

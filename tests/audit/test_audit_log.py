@@ -197,25 +197,28 @@ def test_export_verifies_offline_with_only_the_public_key(log, audit_key):
     stream = io.StringIO()
     head = log.export(stream)
     lines = stream.getvalue().splitlines()
-    assert head.tree_size == 12 and len(lines) == 1 + 12 + 2
+    types = [json.loads(line)["type"] for line in lines]
+    assert head.tree_size == 12 and types == ["header"] + ["checkpoint"] * 2 + ["entry"] * 12
     header = json.loads(lines[0])
     assert header["format"] == "likeness-audit-export/1"
     assert public_key_from_text(header["public_keys"][0]) == audit_key.public_key_raw
-    assert json.loads(lines[-1])["root_hash"] == head.root_hash
+    assert json.loads(lines[2])["root_hash"] == head.root_hash
     report = verify_export(lines, public_keys=[audit_key.public_key_raw])
     assert report.ok and report.entries == 12 and report.checkpoints_checked == 2
     assert not verify_export(lines, public_keys=[AuditKey.generate().public_key_raw]).ok
 
     edited = [json.loads(line) for line in lines]
-    body = json.loads(edited[8]["body"])
+    body = json.loads(edited[3 + 7]["body"])
     body["data"]["decision"] = "allow" if body["data"].get("decision") != "allow" else "deny"
-    edited[8]["body"] = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    edited[3 + 7]["body"] = json.dumps(body, sort_keys=True, separators=(",", ":"))
     bad = verify_export([json.dumps(r) for r in edited], public_keys=[audit_key.public_key_raw])
     assert not bad.ok and bad.first_bad_index == 7
     assert "does not match its leaf hash" in bad.reason
 
-    cut = verify_export(lines[:-5] + lines[-2:], public_keys=[audit_key.public_key_raw])  # entries 9-11 dropped
+    cut = verify_export(lines[:-3], public_keys=[audit_key.public_key_raw])  # entries 9-11 dropped
     assert not cut.ok and cut.first_bad_index == 9 and "tail truncated" in cut.reason
+    with pytest.raises(AuditInputError, match="a checkpoint after the entries"):
+        verify_export([*lines, lines[1]], public_keys=[audit_key.public_key_raw])
     with pytest.raises(AuditInputError, match="line 2 of the export is not a valid record"):
         verify_export([lines[0], "{not json"], public_keys=[audit_key.public_key_raw])
 
