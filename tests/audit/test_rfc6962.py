@@ -28,7 +28,7 @@ def largest_power_of_two_below(n: int) -> int:
     return k
 
 
-def MTH(D: list[bytes]) -> bytes:  # noqa: N802, N803 (the RFC's names)
+def MTH(D: list[bytes]) -> bytes:
     n = len(D)
     if n == 0:
         return sha256(b"")
@@ -38,28 +38,28 @@ def MTH(D: list[bytes]) -> bytes:  # noqa: N802, N803 (the RFC's names)
     return sha256(b"\x01" + MTH(D[:k]) + MTH(D[k:n]))
 
 
-def PATH(m: int, D: list[bytes]) -> list[bytes]:  # noqa: N802, N803
+def PATH(m: int, D: list[bytes]) -> list[bytes]:
     n = len(D)
     if n == 1:
         return []
     k = largest_power_of_two_below(n)
     if m < k:
-        return PATH(m, D[:k]) + [MTH(D[k:n])]
-    return PATH(m - k, D[k:n]) + [MTH(D[:k])]
+        return [*PATH(m, D[:k]), MTH(D[k:n])]
+    return [*PATH(m - k, D[k:n]), MTH(D[:k])]
 
 
-def PROOF(m: int, D: list[bytes]) -> list[bytes]:  # noqa: N802, N803
+def PROOF(m: int, D: list[bytes]) -> list[bytes]:
     return SUBPROOF(m, D, True)
 
 
-def SUBPROOF(m: int, D: list[bytes], b: bool) -> list[bytes]:  # noqa: N802, N803
+def SUBPROOF(m: int, D: list[bytes], b: bool) -> list[bytes]:
     n = len(D)
     if m == n:
         return [] if b else [MTH(D)]
     k = largest_power_of_two_below(n)
     if m <= k:
-        return SUBPROOF(m, D[:k], b) + [MTH(D[k:n])]
-    return SUBPROOF(m - k, D[k:n], False) + [MTH(D[:k])]
+        return [*SUBPROOF(m, D[:k], b), MTH(D[k:n])]
+    return [*SUBPROOF(m - k, D[k:n], False), MTH(D[:k])]
 
 
 def root_from_path(m: int, n: int, leaf: bytes, path: list[bytes]) -> bytes:
@@ -164,7 +164,7 @@ def test_consistency_proofs_for_every_pair_of_sizes(filled):
 
 
 def test_the_verifiers_refuse_wrong_proofs(filled):
-    log, D = filled
+    _log, D = filled
     n, m = 37, 21
     root, leaf = MTH(D[:n]), sha256(b"\x00" + D[m])
     path = PATH(m, D[:n])
