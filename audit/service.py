@@ -121,7 +121,7 @@ class AuditLog:
         ``partner``, ``consent_id`` and ``generation_id`` are logged in the body and indexed for search.
         """
         kind = _kind(kind)
-        actor = _name(actor, "actor", 200, required=True)
+        actor = _text(actor, "actor", 200)
         fields = {"partner": _name(partner, "partner", 100), "consent_id": _name(consent_id, "consent_id", 64),
                   "generation_id": _name(generation_id, "generation_id", 64)}
         cleaned = clean_data(data or {})
@@ -479,14 +479,14 @@ def _kind(kind: AuditKind | str) -> AuditKind:
                               f"{', '.join(k.value for k in AuditKind)}") from None
 
 
-def _name(value: str | None, what: str, limit: int, *, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise AuditInputError(f"an audit entry needs its {what}")
-        return None
+def _text(value: object, what: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit or any(c in value for c in "\r\n\0"):
         raise AuditInputError(f"{what} must be a non-empty single-line text of at most {limit} characters")
     return value
+
+
+def _name(value: str | None, what: str, limit: int) -> str | None:
+    return None if value is None else _text(value, what, limit)
 
 
 def _public(row: Mapping[str, Any]) -> AuditEntryPublic:

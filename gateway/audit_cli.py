@@ -19,22 +19,27 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from likeness import LikenessError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from audit import AuditLog, Checkpoint
+
 audit_app = typer.Typer(help="The audit log: search, show, verify, checkpoint, export.", no_args_is_help=True)
 
 
-def _consoles():  # type: ignore[no-untyped-def]
+def _consoles() -> tuple[Console, Console]:
     from gateway.cli import err, out
 
     return out, err
 
 
-def _open(*, public_keys: list[str] | None = None, need_key: bool = False):  # type: ignore[no-untyped-def]
+def _open(*, public_keys: list[str] | None = None, need_key: bool = False) -> AuditLog:
     """The log over the configured database, with the signing key when there is one (or it is needed)."""
     from audit import AuditKey, AuditLog, public_key_from_text
     from gateway.cli import _settings
@@ -168,7 +173,7 @@ def audit_verify(
         out.print(report.summary(), markup=False)
 
 
-def _read_checkpoint(path: Path):  # type: ignore[no-untyped-def]
+def _read_checkpoint(path: Path) -> Checkpoint:
     from pydantic import ValidationError
 
     from audit import Checkpoint
@@ -214,10 +219,10 @@ def audit_export(
               f"{target} --public-key {_public_key_text(log)}", markup=False)
 
 
-def _public_key_text(log) -> str:  # type: ignore[no-untyped-def]
+def _public_key_text(log: AuditLog) -> str:
     from audit import public_key_text
 
-    return public_key_text(log.public_keys[log.key_id])
+    return public_key_text(log.public_keys[log.key_id or ""])
 
 
 @audit_app.command("public-key")
