@@ -39,9 +39,9 @@ def _consoles() -> tuple[Console, Console]:
     return out, err
 
 
-def _open(*, public_keys: list[str] | None = None, need_key: bool = False) -> AuditLog:
+def _open(*, public_keys: list[str] | None = None, need_key: bool = False, need_public: bool = False) -> AuditLog:
     """The log over the configured database, with the signing key when there is one (or it is needed)."""
-    from audit import AuditKey, AuditLog, public_key_from_text
+    from audit import AuditKey, AuditKeyError, AuditLog, public_key_from_text
     from gateway.cli import _settings
     from gateway.deps import open_engine
 
@@ -49,6 +49,9 @@ def _open(*, public_keys: list[str] | None = None, need_key: bool = False) -> Au
     key_file = settings.resolved_audit_signing_key_file
     key = AuditKey.from_file(key_file) if need_key or key_file.exists() else None
     raws = [public_key_from_text(_key_text(k)) for k in public_keys or []]
+    if need_public and key is None and not raws:
+        raise AuditKeyError(f"no audit key to verify with: {key_file} does not exist; give --public-key "
+                            "(printed by `likeness audit public-key` where the key is) or run `likeness keys init`")
     return AuditLog(open_engine(settings), signing_key=key, public_keys=raws)
 
 
@@ -109,7 +112,7 @@ def audit_show(
     from audit import AuditIntegrityError, leaf_hash
 
     out, _ = _consoles()
-    log = _open()
+    log = _open(need_public=True)
     entry = log.get(index)
     head, source = log.latest_checkpoint(), "checkpoint"
     if head is None or head.tree_size <= index:
@@ -164,7 +167,7 @@ def audit_verify(
             report = verify_export(lines, public_keys=[public_key_from_text(_key_text(k)) for k in public_key],
                                    checkpoints=published)
     else:
-        report = _open(public_keys=public_key).verify(checkpoints=published)
+        report = _open(public_keys=public_key, need_public=True).verify(checkpoints=published)
     if as_json:
         out.print_json(report.model_dump_json())
     if not report.ok:  # exit 1, the summary as the one-line error on stderr

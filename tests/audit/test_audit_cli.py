@@ -126,4 +126,7 @@ def test_a_missing_key_is_a_clear_error(cli, tmp_path):
     done = run("checkpoint")
     assert done.returncode == 1
     assert done.stderr.startswith("error: audit signing key not found at ") and "likeness keys init" in done.stderr
-    assert run("verify").returncode == 1  # nothing to verify with: exit 1 too, with the reason
+    done = run("verify")
+    assert done.returncode == 1 and done.stderr.startswith("error: no audit key to verify with: ")
+    assert "--public-key" in done.stderr and done.stderr.count("\n") == 1
+    assert run("list").returncode == 0  # searching needs no key
