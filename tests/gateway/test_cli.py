@@ -27,7 +27,8 @@ def test_keys_init_creates_a_private_identity_once(tmp_path):
     assert stat.S_IMODE(keys.stat().st_mode) == 0o700
     secrets = sorted(p.name for p in keys.iterdir() if p.suffix == ".key")
     assert secrets == [
-        "consent-master.key", "consent-signing.key", "issuing.key", "root.key", "signing.key", "watermark.key",
+        "audit-signing.key", "consent-master.key", "consent-signing.key", "issuing.key", "root.key", "signing.key",
+        "watermark.key",
     ]
     for name in secrets:
         assert stat.S_IMODE((keys / name).stat().st_mode) == 0o600, name
