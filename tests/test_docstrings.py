@@ -48,6 +48,7 @@ MODULES = [
     "policy.loader",
     "policy.engine",
     "gateway.partners",
+    "generator.motion_data",
 ]
 
 
