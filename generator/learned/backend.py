@@ -1,0 +1,154 @@
+"""The ``learned`` backend: motion from the trained model, drawn by the default backend's rig and renderer.
+
+>>> from generator import get_generator
+>>> generator = get_generator("learned")                                          # doctest: +SKIP
+>>> generation = generator.prepare(portrait_rgb, audio, controls=Controls(seed=3))  # doctest: +SKIP
+>>> first_second = next(generation.windows(25))                                   # doctest: +SKIP
+
+Preparing builds the rig and analyses the speech as :class:`generator.DefaultGenerator` does, computes
+the audio features of :func:`generator.motion_data.audio_features`, samples motion latents window by
+window (:mod:`generator.learned.inference`) and decodes them with
+:func:`generator.motion_data.poses_from_latent`: head pose, blinks, gaze, jaw, lip width, smile and
+brows come from the model; lip press, lip tuck, teeth and tongue from the speech visemes (the mesh
+cannot see them; docs/learned_generator.md). :class:`~generator.motion.Controls` map to the model's
+conditions where it has one and to the default backend's treatment where it does not:
+
+- ``gaze="camera"`` conditions on looking at the camera (gaze 0, 0); ``"free"`` leaves gaze unconditioned.
+- head distance is conditioned on the clip's median (log scale 0); ``zoom`` frames the rig as before.
+- ``emotion``: a condition only if the model was trained with that label; the shipped model saw no
+  labelled emotions, so the default backend's offsets (:data:`generator.motion.EMOTIONS`) are added.
+- ``intensity`` scales head, brow and gaze motion around their rest values; ``still_head`` removes head motion.
+- ``seed`` fixes the sampling noise (same seed, same motion).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from faces import find_face
+from generator.errors import GeneratorError
+from generator.learned.checkpoint import MODELS_DIR, MotionModel, file_sha256, load_from_card
+from generator.learned.flow import DEFAULT_GUIDANCE, Guidance
+from generator.learned.inference import generate_latents
+from generator.learned.model import EMOTION_NAMES
+from generator.motion import EMOTIONS, Controls, MotionTrack
+from generator.motion_data import MotionBasis, audio_features, poses_from_latent
+from generator.pipeline import MAX_SECONDS, Generation
+from generator.rig import build_rig
+from generator.speech import analyse_speech
+from likeness import __version__
+from media import Audio
+
+logger = logging.getLogger(__name__)
+
+_HEAD = ("yaw", "pitch", "roll", "tx", "ty")
+
+
+@functools.cache
+def shipped_model() -> MotionModel:
+    """The shipped small model (loaded once, after checking its card's SHA-256)."""
+    return load_from_card()
+
+
+def load_basis(model: MotionModel, *, card_dir: Path = MODELS_DIR) -> MotionBasis:
+    """The expression basis named by the model's card (checked against its SHA-256)."""
+    entry = model.card.get("basis")
+    if not entry:
+        raise GeneratorError("the motion model's card names no expression basis")
+    path = card_dir / entry["file"]
+    if file_sha256(path) != entry["sha256"]:
+        raise GeneratorError(f"the expression basis {path.name} does not match the model's card: refusing to use it")
+    return MotionBasis.load(path)
+
+
+class LearnedGenerator:
+    """Motion from the trained motion model; rig, speech analysis and rendering of the default backend."""
+
+    name = "learned"
+
+    def __init__(self, model: MotionModel | None = None, *, basis: MotionBasis | None = None,
+                 guidance: Guidance = DEFAULT_GUIDANCE) -> None:
+        self.model = model or shipped_model()
+        self.basis = basis or load_basis(self.model)
+        if self.basis.n_expr + 10 != self.model.config.latent_dim:
+            raise GeneratorError("the expression basis does not fit the motion model's latents")
+        self.guidance = guidance
+        self.version = f"{__version__}+{self.model.card.get('version', self.model.sha256[:12])}"
+
+    def motion(self, audio: Audio, *, n_frames: int, fps: float, controls: Controls, speech=None,  # type: ignore[no-untyped-def]
+               guidance: Guidance | None = None) -> MotionTrack:
+        """The motion track for ``audio`` (model latents decoded, then the controls applied)."""
+        feats = audio_features(audio, fps=fps, n_frames=n_frames)
+        emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
+        latents = generate_latents(
+            feats, model=self.model, has_audio=True, gaze=(0.0, 0.0) if controls.gaze == "camera" else None,
+            distance=0.0, emotion=controls.emotion if emotion_conditioned else None,
+            guidance=guidance or self.guidance, seed=controls.seed,
+        )
+        track = poses_from_latent(latents, basis=self.basis, fps=fps, speech=speech)
+        return apply_controls(track, controls, emotion_conditioned=emotion_conditioned)
+
+    def prepare(
+        self,
+        portrait_rgb: np.ndarray,
+        audio: Audio,
+        *,
+        controls: Controls | None = None,
+        transcript: str | None = None,
+        fps: float = 25.0,
+        guidance: Guidance | None = None,
+    ) -> Generation:
+        controls = controls or Controls()
+        if audio.duration_s > MAX_SECONDS:
+            raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
+        if abs(fps - self.model.fps) > 1e-6:
+            raise GeneratorError(f"the learned backend renders at the {self.model.fps:g} fps its model was trained "
+                                 f"at, not {fps:g}")
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        rig = build_rig(portrait_rgb, find_face(portrait_rgb), zoom=controls.zoom)
+        timings["rig"] = time.perf_counter() - started
+        started = time.perf_counter()
+        speech = analyse_speech(audio, fps=fps, transcript=transcript)
+        timings["speech"] = time.perf_counter() - started
+        started = time.perf_counter()
+        motion = self.motion(audio, n_frames=speech.n_frames, fps=fps, controls=controls, speech=speech,
+                             guidance=guidance)
+        timings["motion"] = time.perf_counter() - started
+        logger.info("learned motion for %d frames in %.2f s", len(motion), timings["motion"])
+        return Generation(rig=rig, speech=speech, motion=motion, audio=audio, fps=fps, timings_s=timings)
+
+    def stream(
+        self,
+        portrait_rgb: np.ndarray,
+        audio: Audio,
+        *,
+        controls: Controls | None = None,
+        transcript: str | None = None,
+        window: int = 25,
+    ) -> Iterator[list[np.ndarray]]:
+        yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
+
+
+def apply_controls(track: MotionTrack, controls: Controls, *, emotion_conditioned: bool) -> MotionTrack:
+    """``intensity`` and ``still_head`` on the decoded motion, and the emotion offset when not conditioned."""
+    arrays = {name: values.astype(np.float64) for name, values in track.arrays.items()}
+    k = controls.intensity
+    for name in _HEAD:
+        arrays[name] = np.zeros_like(arrays[name]) if controls.still_head else k * arrays[name]
+    arrays["scale"] = np.ones_like(arrays["scale"]) if controls.still_head else 1.0 + k * (arrays["scale"] - 1.0)
+    for name in ("brow_raise", "gaze_x", "gaze_y"):
+        arrays[name] = k * arrays[name]
+    if not emotion_conditioned:
+        for name, offset in EMOTIONS[controls.emotion].items():
+            arrays[name] = arrays[name] + offset
+    arrays["jaw_open"] = np.clip(arrays["jaw_open"], 0, 1)
+    for name in ("smile", "brow_raise", "gaze_x", "gaze_y"):
+        arrays[name] = np.clip(arrays[name], -1, 1)
+    return MotionTrack({name: v.astype(np.float32) for name, v in arrays.items()}, fps=track.fps)

@@ -1,0 +1,126 @@
+"""Motion model files: weights and everything inference needs, in one safetensors file, and its card.
+
+>>> from generator.learned.checkpoint import SHIPPED_CARD
+>>> SHIPPED_CARD.name
+'motion-small-v1.json'
+
+A model file holds the network's weights, the latent and audio standardisation (``stats.*``
+tensors) and, as string metadata, the config, the latent names and the frame rate. Training
+checkpoints (``last.safetensors``) add the optimiser's state (``optim.*``) and the step, so a run
+resumes where it stopped. A card (JSON beside the file) names the file and its SHA-256; loading
+through a card refuses a file whose hash differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from generator.errors import GeneratorError
+from generator.learned import _safetensors
+from generator.learned.model import MotionDenoiser, MotionModelConfig
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+SHIPPED_CARD = MODELS_DIR / "motion-small-v1.json"
+
+
+@dataclass
+class MotionModel:
+    """A loaded motion model: the network in eval mode plus its standardisation."""
+
+    net: MotionDenoiser
+    latent_names: list[str]
+    latent_mean: np.ndarray
+    latent_std: np.ndarray
+    audio_mean: np.ndarray
+    audio_std: np.ndarray
+    fps: float
+    emotions: list[int] = field(default_factory=list)  # the emotion labels training saw (indices)
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
+    sha256: str = ""
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> MotionModelConfig:
+        return self.net.config
+
+    def index(self, name: str) -> int | None:
+        return self.latent_names.index(name) if name in self.latent_names else None
+
+
+def model_tensors(net: torch.nn.Module, *, latent_mean: np.ndarray, latent_std: np.ndarray, audio_mean: np.ndarray,
+                  audio_std: np.ndarray) -> dict[str, torch.Tensor]:
+    tensors = {f"net.{k}": v.detach().float().cpu() for k, v in net.state_dict().items()}
+    for name, value in (("latent_mean", latent_mean), ("latent_std", latent_std), ("audio_mean", audio_mean),
+                        ("audio_std", audio_std)):
+        tensors[f"stats.{name}"] = torch.as_tensor(np.asarray(value, np.float32))
+    return tensors
+
+
+def model_metadata(config: MotionModelConfig, *, latent_names: list[str], fps: float, **extra: Any) -> dict[str, str]:
+    return {"format": "likeness-motion-model/1", "config": json.dumps(config.to_dict()),
+            "latent_names": json.dumps(latent_names), "fps": repr(float(fps)),
+            **{k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()}}
+
+
+def load_model(path: Path, *, sha256: str | None = None, device: str = "cpu") -> MotionModel:
+    """The model in ``path``; with ``sha256``, only if the file has that hash."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise GeneratorError(f"cannot read the motion model {path}: {exc.strerror or exc}") from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise GeneratorError(f"the motion model {path.name} does not match its card (sha256 {digest[:16]}…, "
+                             f"expected {sha256[:16]}…): refusing to use it")
+    try:
+        tensors, meta = _safetensors.loads(blob)
+        config = MotionModelConfig.from_dict(json.loads(meta["config"]))
+        names = [str(n) for n in json.loads(meta["latent_names"])]
+        fps = float(meta["fps"])
+        emotions = [int(e) for e in json.loads(meta.get("emotions", "[]"))]
+        stats = {k.removeprefix("stats."): v.numpy() for k, v in tensors.items() if k.startswith("stats.")}
+        weights = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
+        net = MotionDenoiser(config)
+        net.load_state_dict(weights)
+    except _safetensors.SafetensorsError as exc:
+        raise GeneratorError(f"the motion model {path.name} is not a safetensors file: {exc}") from None
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise GeneratorError(f"the motion model {path.name} is malformed or does not fit its config ({exc})") from None
+    if len(names) != config.latent_dim:
+        raise GeneratorError(f"the motion model {path.name} names {len(names)} latents but has {config.latent_dim}")
+    net.to(device).eval()
+    return MotionModel(net=net, latent_names=names, latent_mean=stats["latent_mean"], latent_std=stats["latent_std"],
+                       audio_mean=stats["audio_mean"], audio_std=stats["audio_std"], fps=fps, emotions=emotions,
+                       metadata=meta, sha256=digest)
+
+
+def read_card(card_path: Path) -> dict[str, Any]:
+    try:
+        card = json.loads(Path(card_path).read_text())
+        card["file"], card["sha256"]
+    except OSError as exc:
+        raise GeneratorError(f"cannot read the motion model card {card_path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GeneratorError(f"the motion model card {card_path} is malformed ({exc!r})") from None
+    return card
+
+
+def load_from_card(card_path: Path | None = None, *, device: str = "cpu") -> MotionModel:
+    """The model a card names (default: the shipped small model), after checking its SHA-256."""
+    card_path = Path(card_path or SHIPPED_CARD)
+    card = read_card(card_path)
+    model = load_model(card_path.parent / card["file"], sha256=card["sha256"], device=device)
+    model.card = card
+    return model
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
