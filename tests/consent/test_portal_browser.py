@@ -43,7 +43,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-ATTEMPTS = 3  # espeak's passcode words are heard ~85 % of the time (docs/consent.md): a new passcode per try
+ATTEMPTS = 3  # a take passes ~92 % of the time (docs/consent.md, measured through chromium): a new passcode per try
 logger = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (.ci/run does)")
@@ -72,10 +72,11 @@ def site(tmp_path: Path, consent_keys):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def _shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+def _shot(page, name: str, *, hide: str | None = None) -> Path:  # type: ignore[no-untyped-def]
+    """A full-page screenshot; ``hide`` (a selector) is masked, so no token lands in the artefacts."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, mask=[page.locator(hide)] if hide else [])
     return path
 
 
@@ -172,7 +173,10 @@ def test_register_manage_revoke_and_erase_in_chromium(site, person, tmp_path):
                     break
                 failed = page.eval_on_selector_all("li.fail[data-check]", "items => items.map(i => i.dataset.check)")
                 _shot(page, f"04-statement-failed-{attempt}")
-                assert failed == ["phrase"], (failed, page.inner_text("#main"))
+                attempts[-1]["failed"] = failed
+                # What synthetic media through a fake device cannot promise every time: the passcode heard in
+                # espeak's voice, and the lips' timing against the sound. The face checks must always pass.
+                assert failed and set(failed) <= {"phrase", "liveness"}, (failed, page.inner_text("#main"))
                 page.click("#new-passcode")
                 page.wait_for_url("**/consent/statement")
             timings["statement_attempts"] = attempts
@@ -189,7 +193,7 @@ def test_register_manage_revoke_and_erase_in_chromium(site, person, tmp_path):
             token = page.inner_text("#token").strip()
             assert re.fullmatch(r"cns_[0-9a-f]{32}", consent_id) and token.startswith("lkc_")
             assert "only this once" in page.inner_text("main")
-            _shot(page, "06-receipt")
+            _shot(page, "06-receipt", hide="#token")
             assert site["events"].kinds() == ["consent.granted"]
             consent = site["registry"].view(consent_id, token=token)
             assert consent.reference_embeddings == 3
