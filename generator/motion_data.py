@@ -79,6 +79,7 @@ EXPRESSION_CONTROLS = ("jaw_open", "lip_width", "smile", "brow_raise")
 MEASUREMENTS = ("mouth_gap", "mouth_width", "corner_height", "brow_height")
 MAX_MISSING = 0.5  # a clip where the face is lost in more of its frames than this is left out
 MIN_FRAMES = 10
+SMOOTH_S = 0.04  # Gaussian σ (s) against the tracker's frame-to-frame noise: halves it, keeps 90 % of the mouth's range
 
 # Points that move only with the head: the face oval above the jaw, the nose bridge, the eye corners.
 RIGID = tuple(sorted(set(fm.FACE_OVAL[:9] + fm.FACE_OVAL[-8:] + (168, 6, 197, 195, 5, 4)
@@ -251,12 +252,28 @@ def _interpolate_missing(values: np.ndarray, tracked: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | None = None) -> ClipMotion:
+def _smooth_time(values: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian low-pass along axis 0 (edges held); ``sigma_frames`` under 0.3 leaves the values alone."""
+    if sigma_frames < 0.3 or len(values) < 2:
+        return values
+    radius = max(1, int(3 * sigma_frames))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_frames) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(values, [(radius, radius)] + [(0, 0)] * (values.ndim - 1), mode="edge")
+    out = np.zeros_like(values, dtype=np.float64)
+    for i, w in enumerate(kernel):
+        out += w * padded[i:i + len(values)]
+    return out
+
+
+def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | None = None,
+                     smooth_s: float = SMOOTH_S) -> ClipMotion:
     """Head pose, canonical shape motion, blinks and gaze of one clip's tracked landmarks.
 
     ``points`` (T, 478, 3) in image pixels, NaN rows where the face was not found (interpolated).
     ``response`` is the renderer's measurement response (:func:`renderer_response`); without it the
-    controls are left zero.
+    controls are left zero. Head pose, shape and gaze are low-passed with a Gaussian of ``smooth_s``
+    seconds (the tracker's frame-to-frame noise; blinks are left sharp).
     """
     pts = np.asarray(points, np.float64)
     if pts.ndim != 3 or pts.shape[1:] != (478, 3):
@@ -277,6 +294,8 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
     centre = reference[rigid].mean(axis=0)
     unit = _eye_centre_distance(reference)
     canonical = (aligned - centre) @ axes.T / unit
+    sigma = smooth_s * float(fps)
+    canonical = _smooth_time(canonical, sigma)
     deltas = canonical - np.median(canonical, axis=0)
 
     # Head pose: angles from the mesh, scale and translation from the similarity fits, all relative to the median.
@@ -295,7 +314,7 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
         math.exp(ls) * (_rotation(*a) @ offset)[:2] - offset[:2] for a, ls in zip(angles, face_scale, strict=True)
     ])
     translation = shift - induced
-    pose = np.column_stack([angles, translation - np.median(translation, axis=0), face_scale])
+    pose = _smooth_time(np.column_stack([angles, translation - np.median(translation, axis=0), face_scale]), sigma)
 
     # Eyes: aspect ratio normalised per clip; iris offsets in the renderer's units of travel.
     openness = np.array([fm.eye_openness(p) for p in pts])  # (left, right)
@@ -304,7 +323,7 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
     open_level = 0.8 * np.median(openness, axis=0)
     closed_level = 0.3125 * open_level
     blinks = np.clip((open_level - openness) / (open_level - closed_level), 0.0, 1.0)
-    gaze = _gaze(canonical)
+    gaze = _gaze(canonical)  # from the smoothed shape
     gaze -= np.median(gaze, axis=0)
     eyes = np.column_stack([blinks, np.clip(gaze, -1.0, 1.0)])
 

@@ -324,3 +324,16 @@ def test_cli_prepare_prints_the_dataset_and_refuses_in_one_line(tmp_path, shared
 
 def test_template_factory_is_a_real_face():
     assert template().shape == (478, 3) and fm.interocular(template()) > 50
+
+
+def test_tracker_noise_is_low_passed_but_blinks_stay_sharp():
+    n = 60
+    blink = np.zeros(n)
+    blink[30:32] = 1.0
+    noisy = posed_sequence(n, yaw=np.linspace(0, 6, n), blink=blink, noise=0.4, seed=3)
+    raw = canonical_motion(noisy, fps=25, smooth_s=0.0)
+    smooth = canonical_motion(noisy, fps=25)
+    jitter = lambda x: float(np.abs(np.diff(x, 2, axis=0)).mean())  # noqa: E731
+    assert jitter(smooth.pose[:, :3]) < 0.5 * jitter(raw.pose[:, :3])
+    assert jitter(smooth.measured[:, 0]) < 0.5 * jitter(raw.measured[:, 0])
+    assert smooth.eyes[30:32, :2].min() > 0.6 and np.allclose(smooth.eyes[:, :2], raw.eyes[:, :2])
