@@ -8,6 +8,7 @@ chromium with a real person from ../shared/data.
 
 from __future__ import annotations
 
+import base64
 import doctest
 import importlib
 import json
@@ -23,13 +24,16 @@ import av
 import httpx
 import numpy as np
 import pytest
+from consent_factories import all_rows_bytes, sqlite_files
 from fastapi import FastAPI
 from portal_factories import Events, PortalClient, jpeg, make_statement, png, serve
 from sqlalchemy import text
 from statement_factories import astronaut, grace_hopper, side_by_side, speak, talking_frames, write_mp4
 
 from consent.portal import portal_router
-from faces import get_identity_backend
+from consent.portal._state import PortalState
+from faces import embed_face, get_identity_backend
+from media import read_image
 
 logger = logging.getLogger(__name__)
 MAX_UPLOAD = 3 * 2**20
@@ -219,6 +223,25 @@ def test_steps_without_a_registration_say_so(portal):
     response = portal.client.get("/consent/photos")
     assert response.status_code == 410
     assert "Your registration has expired or is finished" in portal.client.error()
+
+
+def test_a_draft_keeps_no_photo_and_no_readable_embedding(portal, media, identity):
+    client = portal.client
+    client.start()
+    assert client.photos(media.photo, media.mirrored).status_code == 303
+    vector = embed_face(read_image(media.photo), backend=identity).vector
+    at_rest = all_rows_bytes(portal.engine)
+    if portal.engine.dialect.name == "sqlite":
+        at_rest += sqlite_files(portal.engine)
+    assert media.photo[1000:1064] not in at_rest  # no pixels
+    assert vector.astype("<f4").tobytes()[:32] not in at_rest  # the embedding only sealed, not raw ...
+    assert base64.b64encode(vector.astype("<f4").tobytes())[:40] not in at_rest  # ... nor as base64 text
+    cookie = client.http.cookies["lk_portal_draft"]
+    assert cookie.split(".", 1)[1].encode() not in at_rest
+    opened = PortalState(portal.engine, clock=portal.clock).draft(cookie)  # the cookie's secret opens it
+    assert opened is not None and np.array_equal(opened.references()[0].vector, vector)
+    assert PortalState(portal.engine, clock=portal.clock).draft(cookie[:-2] + "xx") is None
+    assert stored(portal.engine)["draft_photos"] == 1
 
 
 # ---------------------------------------------------------------------------------------- bad photos
@@ -415,6 +438,9 @@ def test_register_manage_revoke_and_erase_over_http(portal, media, tmp_path):
     signed = client.post("/consent/manage/sign-in", data={"consent_id": consent_id, "token": token})
     assert signed.status_code == 303 and token not in signed.headers["location"]
     assert "HttpOnly" in signed.headers["set-cookie"]
+    session_secret = client.http.cookies["lk_portal_session"].split(".", 1)[1]
+    at_rest = all_rows_bytes(portal.engine)
+    assert token.encode() not in at_rest and session_secret.encode() not in at_rest  # the session row is sealed
     portal.registry.record_generation(consent_id, generation_id="gen_00112233445566aa", partner="acme",
                                       purpose="education", watermark_id="a1b2c3d4e5f60718")
     page = client.get("/consent/manage").text
