@@ -463,3 +463,47 @@ def test_register_manage_revoke_and_erase_over_http(portal, media, tmp_path):
     assert portal.events.seen[1][1]["revision"] == 2
     assert client.post("/consent/manage/sign-out").status_code == 303
     assert 'id="sign-in"' in client.get("/consent/manage").text
+
+
+def test_management_sessions_expire_and_a_failing_event_hook_does_not_undo_a_revocation(
+        registry, engine, clock, identity, caplog):
+    def broken_hook(kind: str, details: dict[str, object]) -> None:
+        raise RuntimeError("the audit log is down")
+
+    router = portal_router(registry=registry, engine=engine, identity=identity, max_upload_bytes=MAX_UPLOAD,
+                           max_media_seconds=MAX_SECONDS, clock=clock, on_event=broken_hook, secure_cookies=False)
+    app = FastAPI()
+    app.include_router(router)
+    consent, token = registry.register(scope_of_acme())
+    with serve(app) as url:
+        client = PortalClient(url)
+        try:
+            client.get("/consent/manage")
+            unknown = client.post("/consent/manage/sign-in", data={"consent_id": "cns_" + "0" * 32, "token": token})
+            assert unknown.status_code == 403
+            message = client.error()
+            assert client.post("/consent/manage/sign-in", data={"consent_id": consent.id,
+                                                                 "token": "lkc_" + "x" * 43}).status_code == 403
+            assert client.error() == message  # an unknown id and a wrong token read the same
+            assert client.post("/consent/manage/sign-in", data={"consent_id": consent.id,
+                                                                 "token": token}).status_code == 303
+            assert ">Active<" in client.get("/consent/manage").text
+            clock.advance(minutes=16)
+            assert 'id="sign-in"' in client.get("/consent/manage").text  # the session ended after 15 minutes
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT COUNT(*) FROM consent_portal_sessions")).scalar_one() == 0
+            client.post("/consent/manage/sign-in", data={"consent_id": consent.id, "token": token})
+            client.get("/consent/manage")
+            with caplog.at_level(logging.ERROR, logger="consent.portal.routes"):
+                assert client.post("/consent/manage/revoke", data={"reason": ""}).status_code == 303
+            assert "the portal's consent.revoked event hook failed" in caplog.text
+            assert registry.get(consent.id).status.value == "revoked"  # the revocation stands
+            assert "revoked by the subject through the consent portal" in client.get("/consent/manage").text
+        finally:
+            client.close()
+
+
+def scope_of_acme():  # type: ignore[no-untyped-def]
+    from consent import ConsentScope
+
+    return ConsentScope(partners=["acme"], purposes=["education"])
