@@ -38,6 +38,7 @@ decodes latents into the renderer's :class:`~generator.pose.FramePose` parameter
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -432,7 +433,8 @@ class MotionBasis:
     ``mean`` (P·3,), ``components`` (K, P·3) orthonormal rows and ``scales`` (K,) their standard
     deviations (coefficient = (delta − mean) · componentᵀ / scale) over :data:`EXPRESSION_POINTS`;
     ``pose_map`` (K + 1, 4): [coefficients, 1] → :data:`EXPRESSION_CONTROLS`, fitted by least squares
-    on the training frames; ``pose_map_r2`` (4,) how much of each control's variance it explains.
+    on the training frames; ``pose_map_r2`` (4,) how much of each control's variance within a clip it
+    explains.
     """
 
     mean: np.ndarray
@@ -499,10 +501,18 @@ def fit_basis(deltas: Sequence[np.ndarray], controls: Sequence[np.ndarray], *, n
     scales = np.maximum(sing[:n_expr] / math.sqrt(len(flat) - 1), 1e-9)
     coeffs = (flat - mean) @ components.T / scales
     target = np.concatenate([np.asarray(c, np.float64) for c in controls])
-    design = np.column_stack([coeffs, np.ones(len(coeffs))])
-    pose_map = np.linalg.lstsq(design, target, rcond=None)[0]
-    residual = target - design @ pose_map
-    variance = target.var(axis=0)
+    # Slopes from each clip's motion about its own mean (a clip's rest offset is not in its
+    # coefficients, which are relative to its median shape); the intercept from all frames.
+    bounds = np.cumsum([0] + [len(d) for d in deltas])
+    centred_c, centred_t = coeffs.copy(), target.copy()
+    for a, b in itertools.pairwise(bounds):
+        centred_c[a:b] -= coeffs[a:b].mean(axis=0)
+        centred_t[a:b] -= target[a:b].mean(axis=0)
+    slopes = np.linalg.lstsq(centred_c, centred_t, rcond=None)[0]
+    intercept = target.mean(axis=0) - coeffs.mean(axis=0) @ slopes
+    pose_map = np.vstack([slopes, intercept])
+    residual = centred_t - centred_c @ slopes
+    variance = centred_t.var(axis=0)
     r2 = np.where(variance > 1e-12, 1.0 - residual.var(axis=0) / np.maximum(variance, 1e-12), 0.0)
     return MotionBasis(mean=mean, components=components, scales=scales, pose_map=pose_map, pose_map_r2=r2)
 
