@@ -88,7 +88,8 @@ def probe_video(path: Path | str, *, limits: Limits | None = None) -> VideoInfo:
         rotation = _first_frame_rotation(container, stream)
     finally:
         container.close()
-    if duration is None:  # no duration at all (a live WebM, a truncated file): count the packets
+    if duration is None or (fps <= 0 and not frames):
+        # no duration (a live WebM, a truncated file) or no frame rate: count the packets
         frames, duration = _count_packets(path, kind=kind, fps=fps, limits=limits)
     if fps <= 0 and frames and duration:
         fps = frames / duration
@@ -218,6 +219,10 @@ def _header(
     limits.check_frame_size(width, height=height)
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate and 0 < rate <= 1000 else 0.0
+    if fps >= 120 and stream.time_base and abs(fps * float(stream.time_base) - 1.0) < 1e-6:
+        # No frame rate in the header (a browser's MediaRecorder WebM): FFmpeg then reports the time
+        # base's tick rate (1000 for WebM's milliseconds). Unknown; the packets tell it below.
+        fps = 0.0
     duration: float | None = None
     if stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)

@@ -62,6 +62,50 @@ def test_probe_live_webm_without_duration(make_video):
         list(iter_frames(clip, limits=Limits(max_frames=10)))  # counted while decoding too
 
 
+def test_a_browser_recording_without_a_frame_rate_gets_its_real_rate(tmp_path):
+    """MediaRecorder writes WebM with irregular millisecond timestamps and no rate: FFmpeg then reports the
+    time base's 1000 ticks a second, which would make 40 ms of video look like one frame per millisecond."""
+    import fractions
+    import io
+    import random
+
+    import av
+
+    class Pipe(io.RawIOBase):  # not seekable, like a recorder's stream: no duration, no index
+        def __init__(self, handle):
+            self.handle = handle
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            return self.handle.write(data)
+
+    rng = random.Random(1)
+    path = tmp_path / "recorded.webm"
+    with path.open("wb") as raw:
+        out = av.open(Pipe(raw), mode="w", format="webm")
+        stream = out.add_stream("libvpx", rate=1000)
+        stream.width = stream.height = 128
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = fractions.Fraction(1, 1000)
+        t = 0
+        for i in range(75):
+            frame = av.VideoFrame.from_ndarray(np.full((128, 128, 3), i * 3, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            t += 40 + rng.randint(-9, 9)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        out.close()
+    with av.open(str(path)) as container:
+        assert float(container.streams.video[0].guessed_rate) == 1000  # what FFmpeg says
+    info = probe_video(path)
+    assert info.fps == pytest.approx(25, abs=0.5) and info.frame_count == 75
+    assert info.duration_s == pytest.approx(3.0, abs=0.1)
+
+
 def test_iter_frames_every_and_max_frames(make_video):
     clip = make_video("clip.mp4", frames=20)
     frames = list(iter_frames(clip))
