@@ -9,8 +9,6 @@ chromium with a real person from ../shared/data.
 from __future__ import annotations
 
 import base64
-import doctest
-import importlib
 import json
 import logging
 import re
@@ -155,13 +153,6 @@ def assert_statement_left_nothing(portal: Portal) -> None:
 
 
 # ---------------------------------------------------------------------------------------- pages and headers
-
-
-@pytest.mark.parametrize("name", ["consent.portal"])
-def test_docstring_examples(name):
-    module = importlib.import_module(name)
-    assert ">>>" in (module.__doc__ or "")
-    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 def test_pages_carry_security_headers_and_accessible_markup(portal):
