@@ -2,6 +2,7 @@
 
     $ likeness generator prepare --clips ../shared/data/clips --out var/motion
     $ likeness generator prepare --clips voxceleb2/dev/mp4 --out var/vox --holdout id00017__01dfn2spqyE__00001
+    $ likeness generator prepare --clips … --out … --audio-encoder wav2vec2-base.pt2
 
 Tracks every ``*.mp4`` under ``--clips`` (any depth) with the face model, writes one
 ``<clip>.npz`` of motion latents and audio features per clip, ``pca.npz`` and ``meta.json``
@@ -29,6 +30,9 @@ def generator_prepare(
     holdout: Annotated[
         list[str] | None, typer.Option("--holdout", help="A clip to leave out of the PCA (repeat for more).")
     ] = None,
+    audio_encoder: Annotated[
+        Path | None, typer.Option("--audio-encoder", help="A wav2vec2-style encoder (.pt2) to add.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print meta.json's summary as JSON.")] = False,
 ) -> None:
     """Turn the clips under --clips into a motion dataset in --out (latents + audio features per clip)."""
@@ -36,11 +40,11 @@ def generator_prepare(
     from generator.motion_data import prepare_dataset
 
     done = prepare_dataset(clips, out_dir, fps=fps, n_expr=n_expr, holdout=tuple(holdout or ()),
-                           progress=lambda message: err.print(message, markup=False))
+                           audio_encoder=audio_encoder, progress=lambda message: err.print(message, markup=False))
     meta = json.loads((done / "meta.json").read_text(encoding="utf-8"))
     if as_json:
-        summary = {key: meta[key] for key in ("fps", "latent_dim", "n_expr", "audio_dim", "clips", "skipped",
-                                              "expression")}
+        summary = {key: meta[key] for key in ("fps", "latent_dim", "n_expr", "audio_dim", "audio_encoder", "clips",
+                                              "skipped", "expression")}
         out.print_json(json.dumps({"dataset": str(done), **summary}))
         return
     seconds = sum(c["seconds"] for c in meta["clips"])

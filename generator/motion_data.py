@@ -111,7 +111,7 @@ def _mel_filters(n_fft: int, sample_rate: int) -> np.ndarray:
 _MEL = _mel_filters(_prosody.N_FFT, _prosody.SAMPLE_RATE)
 
 
-def audio_features(audio: Audio, *, fps: float, n_frames: int) -> np.ndarray:
+def audio_features(audio: Audio, *, fps: float, n_frames: int, encoder: AudioEncoder | None = None) -> np.ndarray:
     """Per video frame (float32 ``[n_frames, AUDIO_DIM]``): 40 log-mel bands, log pitch, voicing, loudness.
 
     16 kHz mono, 25 ms Hann windows every 10 ms (NumPy FFT); each video frame averages the power of
@@ -120,6 +120,9 @@ def audio_features(audio: Audio, *, fps: float, n_frames: int) -> np.ndarray:
     units of 20 dB, floored 60 dB under that; digital silence sits at the floor (−3). Log pitch is
     in octaves from the speaker's median (0 where unvoiced); voicing and loudness are 0–1 (the
     loudness of :mod:`generator.speech`). Frames past the audio's end get the silence values.
+
+    With an ``encoder`` (:func:`load_audio_encoder`: a wav2vec2-style network the user supplies),
+    its hidden states, interpolated to the video frames, follow: ``[n_frames, AUDIO_DIM + encoder.dim]``.
     """
     if not isinstance(audio, Audio):
         raise GeneratorError(f"audio features need media.Audio, not {type(audio).__name__}")
@@ -131,10 +134,19 @@ def audio_features(audio: Audio, *, fps: float, n_frames: int) -> np.ndarray:
     out = np.zeros((n_frames, AUDIO_DIM), np.float32)
     out[:, :N_MELS] = -3.0
     if n_frames == 0 or audio.n_samples == 0:
+        if encoder is not None:
+            out = np.concatenate([out, np.zeros((n_frames, encoder.dim), np.float32)], axis=1)
         return out
     if not np.isfinite(audio.samples).all():
         raise GeneratorError("the audio contains NaN or infinite samples")
     x = np.clip(audio.to_mono().resample(_prosody.SAMPLE_RATE).samples[0], -1.0, 1.0).astype(np.float32)
+    if encoder is not None:
+        return np.concatenate([_default_features(x, fps, n_frames, out), encoder.per_frame(x, fps=fps,
+                                                                                           n_frames=n_frames)], axis=1)
+    return _default_features(x, fps, n_frames, out)
+
+
+def _default_features(x: np.ndarray, fps: float, n_frames: int, out: np.ndarray) -> np.ndarray:
     frames = _prosody._frames(x, _prosody.WINDOW)
     window = np.hanning(_prosody.WINDOW).astype(np.float32)
     mel = np.concatenate([
@@ -173,6 +185,79 @@ def audio_features(audio: Audio, *, fps: float, n_frames: int) -> np.ndarray:
     out[:, N_MELS + 1] = per_frame(voiced)
     out[:, N_MELS + 2] = per_frame(loudness)
     return out
+
+
+class AudioEncoder:
+    """A wav2vec2-style speech encoder the user supplies as a file (no weights ship or download).
+
+    The module takes a float32 waveform ``[1, samples]`` at 16 kHz, normalised to zero mean and unit
+    variance (as wav2vec2's feature extractor does), and returns hidden states ``[1, frames, dim]``
+    (or a tuple/list whose first element is that, e.g. a traced Hugging Face model with
+    ``return_dict=False``). Its frame rate and width are measured once on a second of silence.
+    The file is a ``torch.export`` program (``torch.export.save``, with the sample count as a dynamic
+    dimension) or, for older exports, TorchScript (``torch.jit.save``); ``sha256`` identifies it
+    in meta.json so training and inference can check they use the same encoder.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        import torch
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GeneratorError(f"no audio encoder at {self.path}")
+        try:
+            try:
+                self._module = torch.export.load(str(self.path)).module()
+            except Exception:  # not a torch.export archive: try TorchScript
+                self._module = torch.jit.load(str(self.path), map_location="cpu").eval()
+            probe = self._hidden(np.zeros(_prosody.SAMPLE_RATE, np.float32))
+        except Exception as exc:  # whatever the file holds, the user gets one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise GeneratorError(f"{self.path} is not a usable audio encoder (torch.export or TorchScript): "
+                                 f"{first[:200]}") from None
+        self.rate = float(probe.shape[0])  # frames per second of audio
+        self.dim = int(probe.shape[1])
+        self.sha256 = _sha256(self.path)
+
+    def _hidden(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        wave = torch.from_numpy(((x - x.mean()) / (x.std() + 1e-7)).astype(np.float32))[None]
+        with torch.inference_mode():
+            hidden = self._module(wave)
+        if isinstance(hidden, (tuple, list)):
+            hidden = hidden[0]
+        if not isinstance(hidden, torch.Tensor) or hidden.ndim != 3 or hidden.shape[0] != 1:
+            raise ValueError(f"the encoder must return [1, frames, dim], not {getattr(hidden, 'shape', type(hidden))}")
+        return hidden[0].float().numpy()
+
+    def per_frame(self, x: np.ndarray, *, fps: float, n_frames: int) -> np.ndarray:
+        """Hidden states of 16 kHz mono ``x`` linearly interpolated to the centres of ``n_frames`` video frames."""
+        try:
+            hidden = self._hidden(np.pad(x, (0, max(0, _prosody.SAMPLE_RATE - len(x)))))  # at least a second
+        except Exception as exc:  # the user's network failing on this audio: one line, not a traceback
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise GeneratorError(f"the audio encoder {self.path.name} failed: {first[:200]}") from None
+        t_hidden = (np.arange(len(hidden)) + 0.5) / self.rate
+        t_video = (np.arange(n_frames) + 0.5) / fps
+        out = np.stack([np.interp(t_video, t_hidden, hidden[:, j]) for j in range(self.dim)], axis=1)
+        out[t_video > len(x) / _prosody.SAMPLE_RATE] = 0.0
+        return out.astype(np.float32)
+
+
+def load_audio_encoder(path: Path | str) -> AudioEncoder:
+    """The user's wav2vec2-style encoder at ``path`` (torch.export or TorchScript), checked by running it once."""
+    return AudioEncoder(path)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # --- landmarks → canonical motion ----------------------------------------------------------------
@@ -628,6 +713,7 @@ def prepare_dataset(
     fps: float = FPS,
     n_expr: int = N_EXPR,
     holdout: Sequence[str] = (),
+    audio_encoder: Path | str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Turn a tree of clips (``*.mp4`` at any depth: VoxCeleb2's id/video/clip.mp4 or a flat folder) into a dataset.
@@ -637,7 +723,9 @@ def prepare_dataset(
     ``out_dir``. Clip names are their paths under ``clips_dir`` with ``/`` as ``__``. Clips named in
     ``holdout`` are written too but the PCA and its map are fitted without them (``split``:
     ``"holdout"`` in meta.json; training must skip them). A clip without an audio track or with
-    a silent one gets the features of silence and ``has_audio: false``. ``out_dir`` must not exist
+    a silent one gets the features of silence and ``has_audio: false``. ``audio_encoder`` (a
+    torch.export or TorchScript file, :class:`AudioEncoder`) appends its hidden states to every clip's audio
+    features and is named with its SHA-256 in meta.json. ``out_dir`` must not exist
     or be empty; everything is written to a temporary folder beside it first, so a failure leaves
     nothing half-written.
     """
@@ -658,6 +746,7 @@ def prepare_dataset(
     if unknown:
         raise GeneratorError(f"held-out clips not found under {clips_dir}: {', '.join(unknown)}")
     say = progress or (lambda _msg: None)
+    encoder = load_audio_encoder(audio_encoder) if audio_encoder is not None else None
 
     motions: dict[str, ClipMotion] = {}
     skipped: dict[str, str] = {}
@@ -699,8 +788,9 @@ def prepare_dataset(
             latent = latent_from_motion(motion, basis=basis, fps=fps)
             audio, note = clip_audio(names[name])
             has_audio = note == "speech"
-            feats = audio_features(audio if has_audio else Audio(np.zeros(1, np.float32), 16_000), fps=fps,
-                                   n_frames=len(latent))
+            if not has_audio:  # the features of silence, as long as the clip
+                audio = Audio(np.zeros(max(1, round(len(latent) / fps * 16_000)), np.float32), 16_000)
+            feats = audio_features(audio, fps=fps, n_frames=len(latent), encoder=encoder)
             np.savez(staging / f"{name}.npz", latent=latent, audio=feats, fps=np.float32(fps))
             split = "holdout" if name in holdout else "train"
             if split == "train":
@@ -717,8 +807,10 @@ def prepare_dataset(
             "latent_names": basis.latent_names,
             "latent_dim": len(basis.latent_names),
             "n_expr": basis.n_expr,
-            "audio_dim": AUDIO_DIM,
-            "audio_names": list(AUDIO_FEATURE_NAMES),
+            "audio_dim": AUDIO_DIM + (encoder.dim if encoder else 0),
+            "audio_names": list(AUDIO_FEATURE_NAMES) + [f"enc_{j:03d}" for j in range(encoder.dim if encoder else 0)],
+            "audio_encoder": None if encoder is None else {"file": encoder.path.name, "sha256": encoder.sha256,
+                                                           "dim": encoder.dim, "rate": encoder.rate},
             "pca": "pca.npz",
             "clips": clips_meta,
             "skipped": skipped,

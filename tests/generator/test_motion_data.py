@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from motion_factories import SHARED_DATA, clips_folder, portrait, posed_sequence, template
 
 from faces import find_face
@@ -320,6 +321,18 @@ def test_cli_prepare_prints_the_dataset_and_refuses_in_one_line(tmp_path, shared
                            capture_output=True, text=True, env=env, timeout=300, check=False)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert again.stderr.strip().splitlines()[-1].startswith("error: ") and "already exists" in again.stderr
+    encoder = tmp_path / "encoder.pt2"
+    samples = torch.export.Dim("samples", min=640, max=SR * 600)
+    torch.export.save(torch.export.export(_EnergyEncoder(), (torch.zeros(1, SR),),
+                                          dynamic_shapes={"wave": {1: samples}}), str(encoder))
+    with_encoder = subprocess.run([LIKENESS, "generator", "prepare", "--clips", str(clips), "--out",
+                                   str(tmp_path / "e"), "--audio-encoder", str(encoder), "--json"],
+                                  capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert with_encoder.returncode == 0, with_encoder.stderr
+    summary = json.loads(with_encoder.stdout)
+    assert summary["audio_dim"] == AUDIO_DIM + 4 and summary["audio_encoder"]["file"] == "encoder.pt2"
+    with np.load(tmp_path / "e" / "lp_d0.npz") as npz:
+        assert npz["audio"].shape[1] == AUDIO_DIM + 4
 
 
 def test_template_factory_is_a_real_face():
@@ -337,3 +350,38 @@ def test_tracker_noise_is_low_passed_but_blinks_stay_sharp():
     assert jitter(smooth.pose[:, :3]) < 0.5 * jitter(raw.pose[:, :3])
     assert jitter(smooth.measured[:, 0]) < 0.5 * jitter(raw.measured[:, 0])
     assert smooth.eyes[30:32, :2].min() > 0.6 and np.allclose(smooth.eyes[:, :2], raw.eyes[:, :2])
+
+
+# --- a user-supplied wav2vec2-style encoder --------------------------------------------------------
+
+
+class _EnergyEncoder(torch.nn.Module):
+    """A stand-in with wav2vec2's interface: [1, samples] at 16 kHz → [1, frames at 50 Hz, 4]; channel 0 = energy."""
+
+    def forward(self, wave):  # type: ignore[no-untyped-def]
+        energy = torch.nn.functional.avg_pool1d((wave * wave)[None], kernel_size=320, stride=320)[0]  # [1, T']
+        return (torch.stack([energy, -energy, energy * 0, energy * 0 + 1], dim=-1),)
+
+
+def test_a_user_supplied_encoder_adds_its_frames_aligned(tmp_path):
+    from generator.motion_data import load_audio_encoder
+
+    path = tmp_path / "encoder.pt2"
+    samples = torch.export.Dim("samples", min=640, max=SR * 600)
+    program = torch.export.export(_EnergyEncoder(), (torch.zeros(1, SR),), dynamic_shapes={"wave": {1: samples}})
+    torch.export.save(program, str(path))
+    encoder = load_audio_encoder(path)
+    assert (encoder.dim, encoder.rate) == (4, 50.0) and len(encoder.sha256) == 64
+    x = np.zeros(3 * SR, np.float32)
+    x[int(1.0 * SR): int(1.4 * SR)] = tone(0.4)
+    feats = audio_features(Audio(x, SR), fps=25, n_frames=100, encoder=encoder)
+    assert feats.shape == (100, AUDIO_DIM + 4)
+    assert np.allclose(feats[:, :AUDIO_DIM], audio_features(Audio(x, SR), fps=25, n_frames=100))
+    loud = np.flatnonzero(feats[:, AUDIO_DIM] > 0.5 * feats[:, AUDIO_DIM].max())
+    assert 24 <= loud[0] <= 26 and 33 <= loud[-1] <= 35  # 1.0–1.4 s at 25 fps
+    assert np.allclose(feats[76:, AUDIO_DIM:], 0.0)  # past the audio's end
+    (tmp_path / "junk.pt").write_bytes(b"not torchscript")
+    with pytest.raises(GeneratorError, match="not a usable audio encoder"):
+        load_audio_encoder(tmp_path / "junk.pt")
+    with pytest.raises(GeneratorError, match="no audio encoder at"):
+        load_audio_encoder(tmp_path / "missing.pt")
