@@ -691,7 +691,10 @@ def poses_from_latent(
         arrays[name] = np.clip(z[:, 6 + k + j], low, 1.0)
     if speech is not None:
         n = len(z)
-        take = lambda a: np.resize(np.asarray(a, np.float64), n) if len(a) != n else np.asarray(a, np.float64)  # noqa: E731
+
+        def take(values: np.ndarray) -> np.ndarray:  # the speech track's frames, cut or held at its last value
+            v = np.asarray(values, np.float64)[:n]
+            return np.pad(v, (0, n - len(v)), mode="edge") if 0 < len(v) < n else (v if len(v) else np.zeros(n))
         arrays["lip_tuck"] = take(speech.lip_tuck)
         arrays["teeth"] = np.maximum(take(speech.teeth), 0.6 * arrays["jaw_open"])
         arrays["tongue"] = take(speech.tongue)
@@ -833,7 +836,6 @@ def prepare_dataset(
 
 def clip_latent(path: Path | str, *, basis: MotionBasis, fps: float = FPS) -> tuple[np.ndarray, ClipMotion]:
     """A clip's latents under an existing basis (held-out evaluation), and its motion at its own rate."""
-    points, rate, frame, lm = track_clip(path)
-    response = renderer_response(frame, lm) if frame is not None and lm is not None else None
-    motion = canonical_motion(points, fps=rate, response=response)
+    points, rate, _, _ = track_clip(path)
+    motion = canonical_motion(points, fps=rate)
     return latent_from_motion(motion, basis=basis, fps=fps), motion

@@ -217,6 +217,8 @@ def test_poses_from_latent_takes_the_mouth_details_from_speech():
     assert np.allclose(track.arrays["teeth"], np.maximum(speech.teeth, 0.6 * 0.3))
     assert np.allclose(track.arrays["lip_press"], speech.lip_press)
     assert np.allclose(track.arrays["jaw_open"], 0.3)  # the jaw stays the latent's, not the speech's
+    longer = poses_from_latent(np.zeros((9, len(latent_names(4)))), basis=basis, fps=25, speech=speech)
+    assert np.allclose(longer.arrays["teeth"][5:], max(float(speech.teeth[-1]), 0.18))  # held at the last value
 
 
 def test_poses_from_latent_refuses_the_wrong_shape_or_non_finite_values():
