@@ -31,7 +31,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,22 +39,11 @@ from detector import Classifier, analyse
 from detector.classifier import DEFAULT_CARD
 from detector.metrics import auc, bootstrap_by_group, brier, tpr_at_fpr
 from gateway.demo import default_portrait
-from gateway.detector_train import DEFAULT_SECONDS, make_twins, read_clip
+from gateway.detector_train import DEFAULT_SECONDS, fold_card, make_twins, read_clip, write_mp4
 from generator import Controls, get_generator
 from media import read_audio, read_image
 
 FFMPEG = shutil.which("ffmpeg")
-
-
-def write_mp4(path: Path, frames: list[np.ndarray], *, fps: float) -> Path:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=round(fps), options={"crf": "20", "preset": "veryfast"})
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
 
 
 def attack(path: Path) -> Path:
@@ -65,27 +53,24 @@ def attack(path: Path) -> Path:
     return out
 
 
-def fold_classifier(card_path: Path, onnx_path: Path, work: Path) -> Classifier:
-    """The fold's network under the final card's geometry, thresholds and temperature."""
-    import hashlib
-
-    card = json.loads(card_path.read_text())
-    target = work / f"card-{onnx_path.stem}"
-    target.mkdir(exist_ok=True)
-    shutil.copy(onnx_path, target / onnx_path.name)
-    card.update(file=onnx_path.name, sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest())
-    (target / "card.json").write_text(json.dumps(card))
-    return Classifier.load(target / "card.json")
+def fold_classifier(card_path: Path, fold_json: Path, work: Path) -> Classifier:
+    """The fold's network and combined model (fitted without the fold's clips, ``foldN.json``) under the
+    final card's geometry, thresholds and temperature."""
+    stacking = json.loads(fold_json.read_text()).get("stacking")
+    if json.loads(card_path.read_text()).get("stacking") and not stacking:
+        sys.exit(f"{fold_json} has no combined model: run `python -m gateway.detector_train stack` first")
+    return Classifier.load(fold_card(card_path, fold_json.with_suffix(".onnx"), work, stacking=stacking))
 
 
 def score(path: Path, classifier: Classifier) -> dict:
     report = analyse(path, trust_anchors_pem=None, watermark_key=None, repository=None, classifier=classifier)
     c = report.classifier
-    return {"score": c.score, "logit": c.logit, "verdict": c.verdict, "band": c.band, "windows": c.windows,
+    return {"score": c.score, "logit": c.logit, "cnn_logit": c.cnn_logit, "frozen_texture": c.frozen_texture,
+            "verdict": c.verdict, "band": c.band, "windows": c.windows,
             "window_logits": [p["logit"] for p in c.curve], "reason": c.reason, "seconds": report.elapsed_s}
 
 
-def metrics(rows: list[dict], *, temperature: float) -> dict:
+def metrics(rows: list[dict], *, temperature: float, segments: bool = True) -> dict:
     usable = [r for r in rows if r["logit"] is not None]
     labels = np.array([r["label"] for r in usable])
     probs = np.array([r["score"] for r in usable])
@@ -95,6 +80,8 @@ def metrics(rows: list[dict], *, temperature: float) -> dict:
     for name, fn in (("auc", auc), ("tpr_at_1pct_fpr", lambda y, s: tpr_at_fpr(y, s, fpr=0.01)), ("brier", brier)):
         out[name] = round(fn(labels, probs), 4)
         out[name + "_90ci"] = [round(v, 3) for v in bootstrap_by_group(labels, probs, groups, metric=fn)]
+    if not segments:
+        return out
     seg_labels, seg_probs, seg_groups = [], [], []
     for r in usable:  # segments of 3 consecutive windows
         w = np.array(r["window_logits"])
@@ -148,7 +135,7 @@ def main() -> None:
         if fold_json.name == "out_of_fold.json":
             continue
         held = json.loads(fold_json.read_text())["held_out"]
-        classifier = fold_classifier(card_path, fold_json.with_suffix(".onnx"), work)
+        classifier = fold_classifier(card_path, fold_json, work)
         for clip in held:
             for kind, label, path in files[clip]:
                 for condition, target in (("clean", path), ("attacked", attack(path))):
@@ -160,6 +147,13 @@ def main() -> None:
     results: dict = {"machine": f"{platform.machine()} {platform.processor()} cpus={__import__('os').cpu_count()}",
                      "temperature": temperature, "rows": rows}
     results["out_of_fold"] = {c: metrics(rows[c], temperature=temperature) for c in rows}
+    cnn_temperature = json.loads(card_path.read_text())["calibration"].get("cnn_only_temperature")
+    if cnn_temperature:  # the same files through the CNN alone (the fold models, no texture cue): before/after
+        cnn_rows = {c: [{**r, "logit": r["cnn_logit"], "score": None if r["cnn_logit"] is None else
+                         float(1 / (1 + np.exp(-r["cnn_logit"] / cnn_temperature))),
+                         "window_logits": []} for r in rs] for c, rs in rows.items()}
+        results["out_of_fold_cnn_only"] = {c: metrics(cnn_rows[c], temperature=cnn_temperature, segments=False)
+                                           for c in cnn_rows}
 
     shipped = Classifier.load(args.shipped)
     real_rows = []
@@ -204,6 +198,10 @@ def report(results: dict) -> None:
               f"{m['brier_90ci'][1]:.3f}) | {s['auc']:.3f} ({s['real']}/{s['synthetic']}) | "
               f"{s['tpr_at_1pct_fpr']:.2f} | {m['likely_synthetic_on_real']} / {m['real']} | "
               f"{m['likely_synthetic_on_synthetic']} / {m['synthetic']} |")
+    for condition, m in results.get("out_of_fold_cnn_only", {}).items():
+        print(f"| {condition}, CNN alone | {m['real']} / {m['synthetic']} | {m['auc']:.3f} ({m['auc_90ci'][0]:.2f}–"
+              f"{m['auc_90ci'][1]:.2f}) | {m['tpr_at_1pct_fpr']:.2f} | {m['brier']:.3f} ({m['brier_90ci'][0]:.3f}–"
+              f"{m['brier_90ci'][1]:.3f}) | | | | |")
     print("\n## Per clip (out-of-fold score, verdict)\n")
     print("| clip | real clean | real attacked | twin A clean | twin A attacked | twin B clean | twin B attacked |")
     print("|---|---|---|---|---|---|---|")
@@ -213,7 +211,8 @@ def report(results: dict) -> None:
         for kind in ("real", "twinA", "twinB"):
             for c in ("clean", "attacked"):
                 r = by.get((clip, kind, c))
-                cells.append("—" if r is None else f"{r['score'] if r['score'] is not None else 'n/a'} {r['verdict']}")
+                cells.append("—" if r is None else f"{r['score'] if r['score'] is not None else 'n/a'} {r['verdict']}"
+                             f" (CNN {r['cnn_logit']}, texture {r['frozen_texture']})")
         print(f"| {clip} | " + " | ".join(cells) + " |")
     print("\n## Shipped model on generated clips from stills it never saw\n")
     print("| portrait | clean | attacked |")

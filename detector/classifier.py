@@ -13,7 +13,10 @@
 How a clip is read: about one window of ``window`` consecutive frames per second (at most
 ``max_windows``, evenly spread; every ``round(fps / frame_rate)``-th frame on fast clips), the
 face tracked through each window (MediaPipe, video mode), face and mouth cropped by landmarks
-(:mod:`detector._align`), and the ONNX model gives a logit per frame and per window. The clip's
+(:mod:`detector._align`), and the ONNX model gives a logit per frame and per window. With a
+combined model (the card's ``stacking``, :class:`Stacking`), each window's logit becomes
+``bias + cnn × CNN logit + texture × frozen-texture cue`` (:mod:`detector.texture`, measured on the
+full frames of up to ``TEXTURE_WINDOWS`` windows, its median used for the clip). The clip's
 logit is the mean over windows; divided by the card's temperature (fitted on held-out clips)
 and passed through the logistic function it is the calibrated ``score``. The ``band`` is the
 90 % percentile interval of the same statistic over 2000 bootstrap resamples of the windows.
@@ -50,16 +53,43 @@ from detector.report import (
     CLASSIFIER_UNDETERMINED,
     ClassifierEvidence,
 )
+from detector.texture import face_box, frozen_texture, small_grey
 from faces import FaceTracker
 
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_CARD = MODELS_DIR / "companion-v1.json"
+DEFAULT_CARD = MODELS_DIR / "companion-v2.json"
 BAND_LEVEL = 0.9
 BOOTSTRAP = 2000
 THUMB_SIDE = 200
 N_DRIVERS = 3
+TEXTURE_WINDOWS = 8  # windows (evenly spread) on which the frozen-texture cue is measured
+
+
+@dataclass(frozen=True)
+class Stacking:
+    """The combined model: window logit = ``bias`` + ``cnn`` × CNN window logit + ``texture`` × the
+    clip's frozen-texture cue (``texture_fill`` when it could not be measured). Fitted out of fold
+    (see :mod:`detector.stacking`)."""
+
+    bias: float
+    cnn: float
+    texture: float
+    texture_fill: float
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stacking:
+        return cls(bias=float(data["bias"]), cnn=float(data["cnn"]), texture=float(data["texture"]),
+                   texture_fill=float(data["texture_fill"]))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"bias": round(self.bias, 6), "cnn": round(self.cnn, 6), "texture": round(self.texture, 6),
+                "texture_fill": round(self.texture_fill, 6)}
+
+    def combine(self, cnn_logits: np.ndarray, texture: float | None) -> np.ndarray:
+        value = self.texture_fill if texture is None else texture
+        return self.bias + self.cnn * np.asarray(cnn_logits, np.float64) + self.texture * value
 
 
 @dataclass(frozen=True)
@@ -81,6 +111,7 @@ class ModelCard:
     likely_synthetic: float
     not_detected: float
     data: dict[str, Any] = field(repr=False, compare=False)
+    stacking: Stacking | None = None
 
     @classmethod
     def read(cls, path: Path) -> ModelCard:
@@ -96,6 +127,7 @@ class ModelCard:
                 temperature=float(data["calibration"]["temperature"]),
                 likely_synthetic=float(thresholds["likely_synthetic"]),
                 not_detected=float(thresholds["not_detected"]), data=data,
+                stacking=Stacking.from_dict(data["stacking"]) if data.get("stacking") else None,
             )
         except OSError as exc:
             raise ModelError(f"cannot read the classifier's model card {path}: {exc.strerror or exc}") from exc
@@ -195,6 +227,13 @@ class ClassifierRun:
         self._mouth: dict[int, np.ndarray] = {}
         self._scale: dict[int, float] = {}
         self._thumbs: dict[int, np.ndarray] = {}
+        picks = sorted({round(x) for x in np.linspace(0, len(self.windows) - 1, min(TEXTURE_WINDOWS,
+                                                                                   len(self.windows)))})
+        self._texture_windows = [self.windows[k] for k in picks] if self.windows else []
+        self._texture_frames = {i for w in self._texture_windows for i in w}
+        self._grey: dict[int, np.ndarray] = {}
+        self._grey_scale = 1.0
+        self._boxes: dict[int, tuple[float, float, float, float]] = {}
         self._seen = 0
         self._tracker: FaceTracker | None = None
         self._elapsed = 0.0
@@ -218,6 +257,10 @@ class ClassifierRun:
             self._face[index] = centre(face, size=geometry.face_size)
             self._mouth[index] = centre(mouth, size=geometry.mouth_size)
             self._scale[index] = face_scale(points)
+            if index in self._texture_frames:
+                self._boxes[index] = face_box(points)
+        if index in self._texture_frames:
+            self._grey[index], self._grey_scale = small_grey(frame)
         if index in self._middles:
             height, width = frame.shape[:2]
             factor = THUMB_SIDE / max(height, width)
@@ -261,7 +304,12 @@ class ClassifierRun:
                 face_px=round(face_px, 1))
         face = np.stack([[self._face[i] for i in w] for w in usable])
         mouth = np.stack([[self._mouth[i] for i in w] for w in usable])
-        window_logits, frame_logits = self.classifier.logits(face, mouth)
+        cnn_window, frame_logits = self.classifier.logits(face, mouth)
+        texture = self._texture()
+        window_logits = cnn_window
+        if card.stacking is not None:  # the same affine map on windows and frames keeps them comparable
+            window_logits = card.stacking.combine(cnn_window, texture)
+            frame_logits = card.stacking.combine(frame_logits, texture)
         score = float(self.classifier.calibrate(window_logits.mean()))
         rng = np.random.default_rng(0)
         picks = rng.integers(0, len(window_logits), size=(BOOTSTRAP, len(window_logits)))
@@ -297,4 +345,19 @@ class ClassifierRun:
             windows_planned=len(self.windows), frames_analysed=self._seen, frames_with_face=len(self._face),
             face_px=round(face_px, 1), curve=curve, frame_scores=frame_scores, drivers=drivers,
             elapsed_s=round(self._elapsed + time.perf_counter() - started, 3), thumbnails=thumbnails,
+            cnn_logit=round(float(cnn_window.mean()), 4),
+            frozen_texture=None if texture is None else round(texture, 4),
         )
+
+    def _texture(self) -> float | None:
+        """The median frozen-texture cue over the windows where it could be measured (None: nowhere)."""
+        values = []
+        for w in self._texture_windows:
+            boxes = [self._boxes[i] for i in w if i in self._boxes]
+            if len(boxes) < len(w) // 2 or any(i not in self._grey for i in w):
+                continue
+            box = tuple(float(v) for v in np.median(np.array(boxes), axis=0))
+            value = frozen_texture([self._grey[i] for i in w], box, scale=self._grey_scale)  # type: ignore[arg-type]
+            if value is not None:
+                values.append(value)
+        return float(np.median(values)) if values else None

@@ -84,7 +84,9 @@ class ClassifierEvidence:
     model's own uncertainty, see docs/detector.md); ``logit``: the uncalibrated mean window logit.
     ``curve``: one point per window (about one a second): ``t_s`` (window centre), ``start_frame``,
     ``frames``, ``score``, ``logit``; ``frame_scores``: a calibrated score per analysed frame;
-    ``drivers``: the windows that pushed the score up most.
+    ``drivers``: the windows that pushed the score up most. ``cnn_logit``: the CNN's own mean window
+    logit; ``frozen_texture``: the background cue of :mod:`detector.texture` (None when not measured);
+    with a combined model (card ``stacking``) ``logit`` is their weighted sum, else the CNN's.
     ``thumbnails`` (``frame:<i>`` → the frame, ``face:<i>`` → the crop the model saw; small RGB
     images for the HTML report) never reach the JSON.
     """
@@ -106,6 +108,8 @@ class ClassifierEvidence:
     frame_scores: list[dict[str, Any]] = field(default_factory=list)
     drivers: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
+    cnn_logit: float | None = None
+    frozen_texture: float | None = None
     thumbnails: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -200,3 +200,186 @@ def add_stills(
         rng = np.random.default_rng([seed, 2000 + index])
         save_tracks(source_tracks(frames, name=name, clip=f"still:{name}", label=1, fps=25.0, rng=rng,
                                   synthetic_release=True), folder=out)
+
+
+# --- the combined model (CNN logit + frozen-texture cue), fitted out of fold on files -------------------
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], *, fps: float, crf: int = 20) -> Path:
+    """``frames`` as an H.264 MP4 (libx264 veryfast, 4:2:0) — what the release path writes, without marks."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=round(fps), options={"crf": str(crf), "preset": "veryfast"})
+        stream.height, stream.width = frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def fold_card(card_path: Path, onnx_path: Path, work: Path, *, stacking: dict | None) -> Path:
+    """A card for a fold's network: the final card's geometry, thresholds and temperature, the fold's own
+    file (hash) and combined model (``stacking``: None for the CNN alone)."""
+    import hashlib
+    import json
+    import shutil
+
+    card = json.loads(card_path.read_text())
+    target = work / f"card-{onnx_path.stem}"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(onnx_path, target / onnx_path.name)
+    card.update(file=onnx_path.name, sha256=hashlib.sha256(onnx_path.read_bytes()).hexdigest(), stacking=stacking)
+    (target / "card.json").write_text(json.dumps(card))
+    return target / "card.json"
+
+
+def stacking_files(
+    data: Path, *, work: Path, seconds: float = DEFAULT_SECONDS, seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, list[dict]]:
+    """Per real clip: the clip itself and its two twins (CRF 20, no marks) as files, clean and under one
+    random wild variant (0.5–0.8× downscale, H.264 CRF 23–35): ``{clip: [{kind, label, condition, path}]}``."""
+    from detector._augment import rescale
+
+    paths = sorted(p for p in data.iterdir() if p.suffix.lower() in {".mp4", ".mov", ".mkv", ".webm"})
+    clips = [read_clip(path, seconds=seconds) for path in paths]
+    donors = _donors(clips, work=work)
+    out: dict[str, list[dict]] = {}
+    for index, (path, clip) in enumerate(zip(paths, clips, strict=True)):
+        rng = np.random.default_rng([seed, index, 7])
+        sources = [("real", 0, clip.frames, path), *((name, 1, frames, None) for name, frames in
+                                                     make_twins(clip, donors=donors, index=index, seed=seed))]
+        entries = []
+        for kind, label, frames, original in sources:
+            clean = original or write_mp4(work / f"{clip.name}-{kind}.mp4", frames, fps=clip.fps)
+            factor, crf = float(rng.uniform(0.5, 0.8)), int(rng.integers(23, 36))
+            wild = write_mp4(work / f"{clip.name}-{kind}-x{factor:.2f}-crf{crf}.mp4",
+                             rescale(frames, factor=factor), fps=clip.fps, crf=crf)
+            entries += [{"kind": kind, "label": label, "condition": "clean", "path": str(clean)},
+                        {"kind": kind, "label": label, "condition": f"x{factor:.2f}-crf{crf}", "path": str(wild)}]
+        out[clip.name] = entries
+        if progress:
+            progress(f"{clip.name}: files for the combined model ready")
+    return out
+
+
+def stack_model(
+    model_dir: Path, data: Path, *, seconds: float = DEFAULT_SECONDS, seed: int = 0, work: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Fit the combined model of ``model_dir`` (the ``--out/model`` of ``train``) out of fold and update its card.
+
+    Each fold's network (``folds/foldN.onnx``) scores the files of the clips it never saw
+    (:func:`stacking_files`); :func:`detector.stacking.nested_stacking` fits one combined model per
+    fold without that fold's rows (saved in ``foldN.json`` for the file-level evaluation); the
+    temperature and the ``likely-synthetic`` threshold are refitted on those held-out combined
+    logits; the shipped combined model is fitted on every row. ``work`` keeps the files (and
+    reuses them when present). Returns the card's path.
+    """
+    import datetime as dt
+    import json
+
+    from detector import Classifier, analyse
+    from detector.metrics import auc, brier, tpr_at_fpr
+    from detector.stacking import fit_stacking, nested_stacking
+    from detector.train import fit_temperature
+
+    card_path = model_dir / "companion.json"
+    folds = sorted((model_dir / "folds").glob("fold*.json"), key=lambda p: int(p.stem[4:]) if p.stem[4:].isdigit()
+                   else 0)
+    folds = [f for f in folds if f.stem[4:].isdigit()]
+    if not folds:
+        raise LikenessError(f"{model_dir / 'folds'} holds no fold models: train with cross-validation first")
+    rows: list[dict] = []
+    cached = work / "rows.json" if work is not None else None
+    with tempfile.TemporaryDirectory(prefix="likeness-stacking-") as tmp:
+        work = work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        listing = work / "files.json"
+        if listing.exists():
+            files = json.loads(listing.read_text())
+        else:
+            files = stacking_files(data, work=work, seconds=seconds, seed=seed, progress=progress)
+            listing.write_text(json.dumps(files))
+        if cached is not None and cached.exists():
+            rows = json.loads(cached.read_text())
+        for fold in folds if not rows else []:
+            held = json.loads(fold.read_text())["held_out"]
+            classifier = Classifier.load(fold_card(card_path, fold.with_suffix(".onnx"), work, stacking=None))
+            for clip in held:
+                for entry in files.get(clip, []):
+                    c = analyse(Path(entry["path"]), trust_anchors_pem=None, watermark_key=None, repository=None,
+                                classifier=classifier).classifier
+                    if c.cnn_logit is None:
+                        continue
+                    rows.append({"clip": clip, "fold": fold.stem, "kind": entry["kind"], "label": entry["label"],
+                                 "condition": entry["condition"], "cnn_logit": c.cnn_logit,
+                                 "texture": c.frozen_texture})
+                    if progress:
+                        progress(f"{fold.stem} {clip} {entry['kind']} {entry['condition']}: CNN logit "
+                                 f"{c.cnn_logit:+.2f}, frozen texture {c.frozen_texture}")
+    if cached is not None and not cached.exists():
+        cached.write_text(json.dumps(rows))
+    nested = nested_stacking([{**r, "group": r["fold"]} for r in rows], group="group")
+    held_rows = nested["rows"]
+    for fold in folds:
+        meta = json.loads(fold.read_text())
+        meta["stacking"] = nested["models"][fold.stem].to_dict()
+        fold.write_text(json.dumps(meta))
+    logits = np.array([r["logit"] for r in held_rows])
+    labels = np.array([r["label"] for r in held_rows])
+    temperature = fit_temperature(logits, labels)
+    probs = 1 / (1 + np.exp(-logits / temperature))
+    top_real = float(probs[labels == 0].max())
+    likely = max(0.9, min(0.99, top_real + 0.01))
+    final = fit_stacking(rows)
+    (model_dir / "folds" / "stacking_rows.json").write_text(json.dumps(held_rows, indent=1))
+    card = json.loads(card_path.read_text())
+    card["stacking"] = final.to_dict()
+    card["architecture"]["combined"] = (
+        "window logit = bias + cnn × CNN window logit + texture × the clip's frozen-texture cue (detector.texture: "
+        "log of the background's motion-compensated high-pass change over its level; median over ≤ 8 windows)")
+    card["calibration"] = {
+        "method": "temperature scaling of the combined clip logit",
+        "temperature": round(temperature, 4),
+        "fitted_on": "held-out combined logits: each fold's CNN on the files of the clips it never saw, combined "
+                     "by a model fitted without them (clean and one 0.5–0.8× + CRF 23–35 variant per file)",
+        "cnn_only_temperature": card["calibration"].get("temperature"),
+    }
+    card["thresholds"]["likely_synthetic"] = round(likely, 4)
+    card.setdefault("evaluation", {})["combined_file_level"] = {
+        "date": dt.date.today().isoformat(),
+        "rows": {"real": int((labels == 0).sum()), "synthetic": int((labels == 1).sum())},
+        "auc": round(auc(labels, probs), 4), "tpr_at_1pct_fpr": round(tpr_at_fpr(labels, probs, fpr=0.01), 4),
+        "brier": round(brier(labels, probs), 4),
+        "cnn_only_auc": round(auc(labels, np.array([r["cnn_logit"] for r in held_rows])), 4),
+        "texture_only_auc": round(auc(labels, -np.array([r["texture"] if r["texture"] is not None else 0.0
+                                                         for r in held_rows])), 4),
+    }
+    card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return card_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m gateway.detector_train stack --model DIR --data CLIPS``: fit the combined model."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m gateway.detector_train")
+    sub = parser.add_subparsers(dest="command", required=True)
+    stack = sub.add_parser("stack", help="fit the combined model (CNN + frozen texture) of a trained model folder")
+    stack.add_argument("--model", type=Path, required=True, help="the --out/model folder of `likeness detector train`")
+    stack.add_argument("--data", type=Path, required=True, help="the real clips the model was trained on")
+    stack.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
+    stack.add_argument("--seed", type=int, default=0)
+    stack.add_argument("--work", type=Path, default=None, help="keep (and reuse) the files here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    print(stack_model(args.model, args.data, seconds=args.seconds, seed=args.seed, work=args.work,  # noqa: T201
+                      progress=lambda line: print(line, flush=True)))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

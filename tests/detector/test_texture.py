@@ -1,0 +1,101 @@
+"""The frozen-texture cue and the combined model: the cue separates our generator's output from real
+video (including lp_d10, the real clip the CNN alone mistakes), the combined model is what the shipped
+card uses, it loads only with its hash check, and nothing leaks across the nested folds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from detector import Classifier, ModelError, analyse
+from detector.classifier import DEFAULT_CARD, Stacking
+from detector.stacking import fit_stacking, nested_stacking
+from detector.texture import background_mask, frozen_texture, small_grey
+
+
+def _texture_of_clip(classifier: Classifier, path) -> tuple[float | None, object]:
+    report = analyse(path, trust_anchors_pem=None, watermark_key=None, repository=None, classifier=classifier)
+    return report.classifier.frozen_texture, report.classifier
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier.load()
+
+
+def test_the_shipped_card_is_a_combined_model(classifier):
+    stacking = classifier.card.stacking
+    assert stacking is not None
+    assert stacking.cnn > 0 and stacking.texture < 0  # more frozen background (more negative) → synthetic
+    assert classifier.card.data["evaluation"]["combined_file_level"]["auc"] > 0.5
+
+
+def test_frozen_texture_separates_a_generated_clip_from_real_ones(classifier, generated_clip, shared_data):
+    generated, evidence = _texture_of_clip(classifier, generated_clip)
+    assert generated is not None
+    # The combined logit is exactly the documented affine map of the CNN's logit and the cue.
+    expected = classifier.card.stacking.combine(np.array([evidence.cnn_logit]), generated)[0]
+    assert evidence.logit == pytest.approx(expected, abs=1e-3)
+    for name in ("lp_d10", "lp_d11"):  # lp_d10: smooth, filtered skin, the CNN's false alarm out of fold
+        real, _ = _texture_of_clip(classifier, shared_data / "clips" / f"{name}.mp4")
+        assert real is not None
+        assert real > generated + 1.0, (name, real, generated)
+
+
+def test_frozen_texture_on_frames_a_still_versus_a_camera():
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur(rng.normal(128, 60, (360, 480, 3)), (0, 0), 2.5)  # a textured backdrop
+    box = (200.0, 120.0, 280.0, 240.0)
+
+    def grey_of(image: np.ndarray) -> np.ndarray:
+        return small_grey(np.clip(image, 0, 255).astype(np.uint8))[0]
+
+    grey, scale = small_grey(np.clip(scene, 0, 255).astype(np.uint8))
+    still = frozen_texture([grey] * 4, box, scale=scale)
+    pan = frozen_texture([grey_of(np.roll(scene, 2 * k, axis=1)) for k in range(4)], box, scale=scale)
+    camera = frozen_texture([grey_of(scene + rng.normal(0, 8, scene.shape)) for _ in range(4)], box, scale=scale)
+    assert still is not None and pan is not None and camera is not None
+    assert still < -5  # the same texture: nothing renewed
+    assert pan < camera - 1.0  # motion is compensated: a panning still stays (mostly) frozen; noise does not
+    assert frozen_texture([grey], box, scale=scale) is None  # one frame: nothing to compare
+    huge = (-1000.0, -1000.0, 2000.0, 2000.0)  # the face fills the frame: no background
+    assert not background_mask(grey.shape, huge, scale=scale).any()
+    assert frozen_texture([grey] * 4, huge, scale=scale) is None
+
+
+def test_nested_stacking_never_sees_the_held_out_group():
+    rng = np.random.default_rng(0)
+    rows = [{"clip": f"c{k}", "label": y, "cnn_logit": float(rng.normal(4 * y - 1, 1)),
+             "texture": float(rng.normal(-3.5 if y else -1.3, 0.3))} for k in range(5) for y in (0, 1, 1)]
+    held = nested_stacking(rows)
+    changed = [dict(r, cnn_logit=50.0 if r["label"] == 0 else -50.0) if r["clip"] == "c0" else r for r in rows]
+    again = nested_stacking(changed)
+    assert held["models"]["c0"] == again["models"]["c0"]  # c0's own rows do not move its model
+    assert held["models"]["c1"] != again["models"]["c1"]  # but they do move the others'
+    model = fit_stacking(rows)
+    assert model.cnn > 0 and model.texture < 0
+    missing = model.combine(np.array([0.0]), None)[0]
+    assert missing == pytest.approx(model.bias + model.texture * model.texture_fill)
+    with pytest.raises(ValueError, match="both classes"):
+        fit_stacking([r for r in rows if r["label"] == 1])
+
+
+def test_the_combined_card_keeps_its_hash_check_and_refuses_a_broken_stack(tmp_path):
+    card = json.loads(DEFAULT_CARD.read_text())
+    shutil.copy(DEFAULT_CARD.parent / card["file"], tmp_path / card["file"])
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    loaded = Classifier.load(tmp_path / "card.json")
+    assert loaded.card.stacking == Stacking.from_dict(card["stacking"])
+    broken = dict(card, stacking={"bias": 1.0})
+    (tmp_path / "broken.json").write_text(json.dumps(broken))
+    with pytest.raises(ModelError, match="malformed"):
+        Classifier.load(tmp_path / "broken.json")
+    blob = bytearray((tmp_path / card["file"]).read_bytes())
+    blob[-1] ^= 1
+    (tmp_path / card["file"]).write_bytes(bytes(blob))
+    with pytest.raises(ModelError, match="does not match its card"):
+        Classifier.load(tmp_path / "card.json")
