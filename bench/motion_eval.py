@@ -126,8 +126,16 @@ def learned_backend(card: Path | None):  # type: ignore[no-untyped-def]
     except ImportError as exc:
         return None, f"learned backend absent ({exc})"
     try:
-        model = load_from_card(card) if card else None
-        backend = LearnedGenerator(model)
+        if card is None:
+            backend = LearnedGenerator()
+        else:  # a model trained elsewhere (e.g. without the held-out clips): its basis sits beside its card
+            from generator.learned.checkpoint import file_sha256
+
+            model = load_from_card(card)
+            entry = model.card["basis"]
+            if file_sha256(card.parent / entry["file"]) != entry["sha256"]:
+                raise ValueError(f"{entry['file']} does not match the card's SHA-256")
+            backend = LearnedGenerator(model, basis=MotionBasis.load(card.parent / entry["file"]))
     except Exception as exc:  # any failure to load is reported as a skipped column
         return None, f"learned backend not loadable: {exc}"
     data = backend.model.card.get("data", backend.model.card.get("dataset", "?"))
