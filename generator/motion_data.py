@@ -783,6 +783,7 @@ def prepare_dataset(
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the dataset from the training jobs of other users
     try:
         clips_meta = []
         latents = []

@@ -266,6 +266,7 @@ def test_dataset_files_and_meta(dataset):
     assert audio[:, N_MELS + 2].max() > 0.9 and audio[:, N_MELS + 1].mean() > 0.2  # speech is there
     assert len(meta["stats"]["mean"]) == len(meta["stats"]["std"]) == len(names)
     assert 0.5 < meta["expression"]["explained_variance"] <= 1.0
+    assert dataset.stat().st_mode & 0o777 == 0o755
     with np.load(dataset / "lp_d0.npz") as npz:
         assert np.allclose(npz["audio"][:, :N_MELS], -3.0)  # no audio track: the features of silence
 
