@@ -23,6 +23,7 @@ conditions where it has one and to the default backend's treatment where it does
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -35,13 +36,14 @@ from faces import find_face
 from generator.errors import GeneratorError
 from generator.learned.checkpoint import MODELS_DIR, MotionModel, file_sha256, load_from_card
 from generator.learned.flow import DEFAULT_GUIDANCE, Guidance
-from generator.learned.inference import generate_latents
+from generator.learned.inference import generate_latents, iter_latent_windows
 from generator.learned.model import EMOTION_NAMES
 from generator.motion import EMOTIONS, Controls, MotionTrack
 from generator.motion_data import MotionBasis, audio_features, poses_from_latent
 from generator.pipeline import MAX_SECONDS, Generation
+from generator.render import render_frame
 from generator.rig import build_rig
-from generator.speech import analyse_speech
+from generator.speech import SpeechTrack, analyse_speech
 from likeness import __version__
 from media import Audio
 
@@ -132,8 +134,46 @@ class LearnedGenerator:
         controls: Controls | None = None,
         transcript: str | None = None,
         window: int = 25,
+        guidance: Guidance | None = None,
     ) -> Iterator[list[np.ndarray]]:
-        yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
+        """Windows of ``window`` frames; motion is sampled one model window (2 s) ahead of rendering."""
+        controls = controls or Controls()
+        if window < 1:
+            raise GeneratorError("a window holds at least one frame")
+        if audio.duration_s > MAX_SECONDS:
+            raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
+        fps = self.model.fps
+        rig = build_rig(portrait_rgb, find_face(portrait_rgb), zoom=controls.zoom)
+        speech = analyse_speech(audio, fps=fps, transcript=transcript)
+        feats = audio_features(audio, fps=fps, n_frames=speech.n_frames)
+        emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
+        latent_windows = iter_latent_windows(
+            self.model, feats, has_audio=True, gaze=(0.0, 0.0) if controls.gaze == "camera" else None,
+            distance=0.0, emotion=controls.emotion if emotion_conditioned else None,
+            guidance=guidance or self.guidance, seed=controls.seed,
+        )
+        pending: list[np.ndarray] = []
+        done = 0
+        for latents in latent_windows:
+            part = replace_speech(speech, start=done, stop=done + len(latents))
+            track = apply_controls(poses_from_latent(latents, basis=self.basis, fps=fps, speech=part), controls,
+                                   emotion_conditioned=emotion_conditioned)
+            done += len(latents)
+            for index in range(len(track)):
+                pending.append(render_frame(rig, track[index]))
+                if len(pending) == window:
+                    yield pending
+                    pending = []
+        if pending:
+            yield pending
+
+
+def replace_speech(speech: SpeechTrack, *, start: int, stop: int) -> SpeechTrack:
+    """Frames ``[start, stop)`` of a speech track (its per-frame arrays sliced; phones kept)."""
+    arrays = {name: getattr(speech, name)[start:stop] for name in ("loudness", "voiced", "pitch", "jaw_open",
+                                                                 "lip_width", "lip_press", "lip_tuck", "teeth",
+                                                                 "tongue")}
+    return dataclasses.replace(speech, n_frames=stop - start, **arrays)
 
 
 def apply_controls(track: MotionTrack, controls: Controls, *, emotion_conditioned: bool) -> MotionTrack:

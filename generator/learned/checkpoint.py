@@ -42,6 +42,7 @@ class MotionModel:
     audio_std: np.ndarray
     fps: float
     emotions: list[int] = field(default_factory=list)  # the emotion labels training saw (indices)
+    audio_centering: str = "none"  # "clip": features minus their mean over the clip, as in training
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
     sha256: str = ""
     card: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +87,7 @@ def load_model(path: Path, *, sha256: str | None = None, device: str = "cpu") ->
         names = [str(n) for n in json.loads(meta["latent_names"])]
         fps = float(meta["fps"])
         emotions = [int(e) for e in json.loads(meta.get("emotions", "[]"))]
+        centering = meta.get("audio_centering", "none")
         stats = {k.removeprefix("stats."): v.numpy() for k, v in tensors.items() if k.startswith("stats.")}
         weights = {k.removeprefix("net."): v for k, v in tensors.items() if k.startswith("net.")}
         net = MotionDenoiser(config)
@@ -99,6 +101,7 @@ def load_model(path: Path, *, sha256: str | None = None, device: str = "cpu") ->
     net.to(device).eval()
     return MotionModel(net=net, latent_names=names, latent_mean=stats["latent_mean"], latent_std=stats["latent_std"],
                        audio_mean=stats["audio_mean"], audio_std=stats["audio_std"], fps=fps, emotions=emotions,
+                       audio_centering=centering,
                        metadata=meta, sha256=digest)
 
 
@@ -124,3 +127,57 @@ def load_from_card(card_path: Path | None = None, *, device: str = "cpu") -> Mot
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_card(
+    model_path: Path,
+    *,
+    basis_path: Path,
+    dest: Path,
+    version: str,
+    training: dict[str, Any],
+    evaluation: dict[str, Any],
+    limits: list[str],
+) -> Path:
+    """Copy a trained model and its expression basis into ``dest`` and write the card naming both by SHA-256."""
+    model = load_model(model_path)
+    dest = Path(dest)
+    (dest.parent if dest.suffix == ".json" else dest).mkdir(parents=True, exist_ok=True)
+    stem = dest.stem if dest.suffix == ".json" else f"motion-{model.config.name}-v{version.split('.')[0]}"
+    card_path = dest if dest.suffix == ".json" else dest / f"{stem}.json"
+    target, basis_target = card_path.with_name(f"{stem}.safetensors"), card_path.with_name(f"{stem}.basis.npz")
+    tensors, metadata = _safetensors.load_file(model_path)
+    # half precision halves the file; inference loads it into float32 (differences ~1e-3 of a latent's std)
+    tensors = {k: v.half() if k.startswith("net.") else v for k, v in tensors.items()}
+    _safetensors.save_file(tensors, target, metadata=metadata)
+    basis_target.write_bytes(Path(basis_path).read_bytes())
+    blob = target.read_bytes()
+    card = {
+        "name": f"likeness-motion-{model.config.name}",
+        "version": version,
+        "file": target.name,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "bytes": len(blob),
+        "format": "safetensors: net.* (the MotionDenoiser's weights, float16), stats.* (latent and audio "
+                  "standardisation); metadata: config, latent_names, fps, training step, clips",
+        "architecture": {
+            "description": "transformer encoder (pre-norm) over one condition token (noise level, gaze, head "
+                           "distance, emotion) plus context and noisy motion-latent tokens with per-frame audio "
+                           "features; predicts the clean latents (flow matching, straight path); classifier-free "
+                           "guidance; trained from scratch, no pretrained weights",
+            "config": model.config.to_dict(),
+            "parameters": model.net.parameter_count(),
+        },
+        "latent_names": model.latent_names,
+        "fps": model.fps,
+        "emotions_trained": [name for i, name in enumerate(("neutral", "happy", "sad", "surprised", "angry"))
+                             if i in model.emotions],
+        "basis": {"file": basis_target.name, "sha256": file_sha256(basis_target),
+                  "what": "generator.motion_data.MotionBasis (expression PCA and its map to the renderer's controls)"},
+        "sampling": {"steps": model.config.steps, "guidance_audio": 1.5, "guidance_conditions": 1.0},
+        "training": training,
+        "evaluation": evaluation,
+        "limits": limits,
+    }
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return card_path

@@ -11,7 +11,8 @@ mean and standard deviation. Latents are standardised with those statistics; aud
 their own, computed here over the training clips' audible frames and stored with the model. A clip
 without audio trains the model's "no audio" condition. The conditions of a window are measured on
 the window itself: the main gaze direction is the mean of its gaze dimensions, the head distance
-the mean of its log scale (both standardised). An optional ``emotion`` string per clip in
+the mean of its log scale (both standardised). Audio features are centred per clip first (see
+:data:`AUDIO_CENTERING`). An optional ``emotion`` string per clip in
 ``meta.json`` labels it; unlabelled clips (all of ``../shared/data``) train "emotion not given".
 """
 
@@ -32,6 +33,7 @@ from generator.learned.model import EMOTION_NAMES, NO_EMOTION
 logger = logging.getLogger(__name__)
 
 LATENT_NAMES_NEEDED = ("gaze_x", "gaze_y", "log_scale")
+AUDIO_CENTERING = "clip"  # recorded in model files; generator.learned.inference applies the same
 
 
 @dataclass
@@ -118,6 +120,11 @@ def load_dataset(root: Path, *, audio_stats_exclude: Sequence[str] = ()) -> Moti
         raise GeneratorError(f"no clips (<clip>.npz with latent and audio) in {root}")
     stacked = np.concatenate([r[1] for r in raw])
     mean, std = _latent_stats(meta, stacked)
+    # audio features are centred per clip (each feature minus its mean over the clip): the model hears
+    # changes within a recording, not the recording's level or microphone, which a handful of
+    # speakers cannot teach it to ignore; inference centres its input the same way
+    raw = [(name, latent, audio - audio.mean(axis=0) if has_audio else np.zeros_like(audio), has_audio, label, held)
+           for name, latent, audio, has_audio, label, held in raw]
     audible = [r[2] for r in raw if r[3] and not r[5] and r[0] not in audio_stats_exclude]
     audio_all = np.concatenate(audible) if audible else np.concatenate([r[2] for r in raw])
     audio_mean, audio_std = audio_all.mean(axis=0), audio_all.std(axis=0) + 1e-4
@@ -143,8 +150,10 @@ def _latent_stats(meta: dict, stacked: np.ndarray) -> tuple[np.ndarray, np.ndarr
 class WindowSampler:
     """Random training windows: ``context`` clean frames then ``window`` frames to denoise."""
 
-    def __init__(self, dataset: MotionDataset, *, window: int, context: int, p_no_context: float = 0.15) -> None:
+    def __init__(self, dataset: MotionDataset, *, window: int, context: int, p_no_context: float = 0.15,
+                 audio_noise: float = 0.0) -> None:
         self.dataset, self.window, self.context, self.p_no_context = dataset, window, context, p_no_context
+        self.audio_noise = audio_noise
         usable = [c for c in dataset.clips if len(c.latent) >= window]
         if not usable:
             raise GeneratorError(f"no clip has the {window} frames a training window needs")
@@ -176,10 +185,13 @@ class WindowSampler:
             has_audio.append(clip.has_audio)
             emotion.append(clip.emotion)
         x = torch.from_numpy(np.stack(clean))
+        sound = (torch.from_numpy(np.stack(audio)) - self.audio_mean) / self.audio_std
+        if self.audio_noise:
+            sound = sound + self.audio_noise * torch.randn(sound.shape, generator=generator)
         conditions = window_conditions(
             x, gaze_index=self.gaze, distance_index=self.distance,
             context=torch.from_numpy(np.stack(context)), has_context=torch.tensor(has_context),
-            audio=(torch.from_numpy(np.stack(audio)) - self.audio_mean) / self.audio_std,
+            audio=sound,
             has_audio=torch.tensor(has_audio), emotion=torch.tensor(emotion, dtype=torch.long),
         )
         return x, conditions

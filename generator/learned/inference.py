@@ -8,7 +8,8 @@
 :func:`iter_latent_windows` yields each window as soon as it is sampled; :func:`generate_latents`
 joins them. A window's first ``context`` frames are the last frames the previous window produced
 (clean), the first window has none (the model learned that case), and the last window is padded
-with the edge audio frame to full length and cut back. Latents come out in the dataset's units
+with the edge audio frame to full length and cut back. The audio features are centred over the whole
+input first, as training centred each clip's. Latents come out in the dataset's units
 (degrees, pixels, log scale, whitened expression coefficients, blink 0–1, gaze −1…1).
 """
 
@@ -74,6 +75,8 @@ def iter_latent_windows(
         raise GeneratorError("guidance scales must be between 0 and 10")
     n, (w, c) = len(feats), (model.config.window, model.config.context)
     device = next(model.net.parameters()).device
+    if model.audio_centering == "clip" and len(feats):
+        feats = feats - feats.mean(axis=0)  # as in training (generator.learned.data)
     normalised = torch.from_numpy((feats - model.audio_mean) / model.audio_std)
     generator = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**62))
     context = torch.zeros(c, model.config.latent_dim)

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ import torch.distributed as dist
 from generator.errors import GeneratorError
 from generator.learned import _safetensors
 from generator.learned.checkpoint import model_metadata, model_tensors
-from generator.learned.data import MotionDataset, WindowSampler, load_dataset
+from generator.learned.data import AUDIO_CENTERING, MotionDataset, WindowSampler, load_dataset
 from generator.learned.flow import drop_conditions, training_loss
 from generator.learned.model import CONFIG_NAMES, NO_EMOTION, MotionDenoiser, config_named
 
@@ -53,12 +54,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--cond-drop", type=float, default=0.1, help="probability of dropping each condition")
+    p.add_argument("--audio-noise", type=float, default=0.1, help="Gaussian noise on standardised audio features")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout", default="", help="comma-separated clip names kept out of training")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--ckpt-every", type=int, default=200)
+    p.add_argument("--keep", action="store_true", help="keep every checkpoint as step-NNNNNN.safetensors too")
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop (and save) after this long; 0: no limit")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads per process (1 is fastest on a shared machine: more threads oversubscribe)")
@@ -143,7 +146,7 @@ def _train(args: argparse.Namespace, *, world: int, rank: int, device: torch.dev
     full = load_dataset(args.data, audio_stats_exclude=holdout)
     train_set, held = full.split(holdout)
     config = config_named(args.config, latent_dim=train_set.latent_dim, audio_dim=train_set.audio_dim)
-    sampler = WindowSampler(train_set, window=config.window, context=config.context)
+    sampler = WindowSampler(train_set, window=config.window, context=config.context, audio_noise=args.audio_noise)
     held_sampler = None
     if any(len(c.latent) >= config.window for c in held.clips):
         held_sampler = WindowSampler(held, window=config.window, context=config.context)
@@ -215,6 +218,8 @@ def _train(args: argparse.Namespace, *, world: int, rank: int, device: torch.dev
                 validation_loss(net, held_sampler, seed=args.seed, device=device) or 0.0, 5)})
         if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps or out_of_time):
             _save_checkpoint(last, net, optimizer, train_set, step=step, args=args)
+            if args.keep:
+                shutil.copyfile(last, args.out / f"step-{step:06d}.safetensors")
         if out_of_time:
             break
     if rank != 0:
@@ -224,6 +229,7 @@ def _train(args: argparse.Namespace, *, world: int, rank: int, device: torch.dev
         model_tensors(net, latent_mean=train_set.latent_mean, latent_std=train_set.latent_std,
                       audio_mean=train_set.audio_mean, audio_std=train_set.audio_std),
         path, metadata=model_metadata(config, latent_names=train_set.latent_names, fps=train_set.fps, step=str(step),
+                                      audio_centering=AUDIO_CENTERING,
                                       emotions=sorted({c.emotion for c in train_set.clips} - {NO_EMOTION}),
                                       train_clips=[c.name for c in train_set.clips],
                                       held_out=[c.name for c in held.clips]),
@@ -241,7 +247,8 @@ def _save_checkpoint(path: Path, net: MotionDenoiser, optimizer: torch.optim.Opt
                             audio_mean=data.audio_mean, audio_std=data.audio_std)
     tensors.update(_optimizer_tensors(optimizer))
     _safetensors.save_file(tensors, path, metadata=model_metadata(
-        net.config, latent_names=data.latent_names, fps=data.fps, step=str(step),
+        net.config, latent_names=data.latent_names, fps=data.fps, step=str(step), audio_centering=AUDIO_CENTERING,
+        emotions=sorted({c.emotion for c in data.clips} - {NO_EMOTION}),
         args={k: str(v) for k, v in vars(args).items()}))
 
 
