@@ -39,7 +39,7 @@ from generator.learned.flow import DEFAULT_GUIDANCE, Guidance
 from generator.learned.inference import generate_latents, iter_latent_windows
 from generator.learned.model import EMOTION_NAMES
 from generator.motion import EMOTIONS, Controls, MotionTrack
-from generator.motion_data import MotionBasis, audio_features, poses_from_latent
+from generator.motion_data import AudioEncoder, MotionBasis, audio_features, poses_from_latent
 from generator.pipeline import MAX_SECONDS, Generation
 from generator.render import render_frame
 from generator.rig import build_rig
@@ -75,8 +75,10 @@ class LearnedGenerator:
     name = "learned"
 
     def __init__(self, model: MotionModel | None = None, *, basis: MotionBasis | None = None,
-                 guidance: Guidance = DEFAULT_GUIDANCE) -> None:
+                 guidance: Guidance = DEFAULT_GUIDANCE, audio_encoder: AudioEncoder | None = None) -> None:
+        """``audio_encoder``: the wav2vec2-style encoder a model was trained with (its features follow the 43)."""
         self.model = model or shipped_model()
+        self.audio_encoder = audio_encoder
         self.basis = basis or load_basis(self.model)
         if self.basis.n_expr + 10 != self.model.config.latent_dim:
             raise GeneratorError("the expression basis does not fit the motion model's latents")
@@ -86,7 +88,7 @@ class LearnedGenerator:
     def motion(self, audio: Audio, *, n_frames: int, fps: float, controls: Controls, speech=None,  # type: ignore[no-untyped-def]
                guidance: Guidance | None = None) -> MotionTrack:
         """The motion track for ``audio`` (model latents decoded, then the controls applied)."""
-        feats = audio_features(audio, fps=fps, n_frames=n_frames)
+        feats = audio_features(audio, fps=fps, n_frames=n_frames, encoder=self.audio_encoder)
         emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
         latents = generate_latents(
             feats, model=self.model, has_audio=True, gaze=(0.0, 0.0) if controls.gaze == "camera" else None,
@@ -145,7 +147,7 @@ class LearnedGenerator:
         fps = self.model.fps
         rig = build_rig(portrait_rgb, find_face(portrait_rgb), zoom=controls.zoom)
         speech = analyse_speech(audio, fps=fps, transcript=transcript)
-        feats = audio_features(audio, fps=fps, n_frames=speech.n_frames)
+        feats = audio_features(audio, fps=fps, n_frames=speech.n_frames, encoder=self.audio_encoder)
         emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
         latent_windows = iter_latent_windows(
             self.model, feats, has_audio=True, gaze=(0.0, 0.0) if controls.gaze == "camera" else None,
