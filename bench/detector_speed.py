@@ -17,8 +17,10 @@ frames at 25 fps, released through the real release path (marked, C2PA-signed, r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import Classifier, analyse
+from detector.classifier import DEFAULT_CARD
 from gateway.demo import DEMO_TEXT, default_portrait, synthesise_speech
 from gateway.deps import open_repository, provenance_identity
 from gateway.selftest import selftest_claim
@@ -67,6 +70,14 @@ def main() -> None:
     identity = provenance_identity(settings)
     repository = open_repository(settings)
     classifier = Classifier.load()
+    # The CNN alone (version 1's computation: no frozen-texture cue), for a same-load comparison.
+    cnn_dir = data_dir / "cnn-only"
+    cnn_dir.mkdir()
+    card = json.loads(DEFAULT_CARD.read_text())
+    shutil.copy(DEFAULT_CARD.parent / card["file"], cnn_dir / card["file"])
+    card["stacking"] = None
+    (cnn_dir / "card.json").write_text(json.dumps(card))
+    cnn_only = Classifier.load(cnn_dir / "card.json")
     clips = [("generated 10 s 512² 25 fps (released)", clip)]
     real = args.data / "clips" / "lp_d10.mp4"
     if real.exists():
@@ -76,10 +87,12 @@ def main() -> None:
     print(f"machine: {platform.machine()} cpus={os.cpu_count()} python {platform.python_version()}; "
           f"load average before: {os.getloadavg()[0]:.2f}")
     print("\n| clip | provenance only (s) | full, model loaded (s) | ratio | classifier stage (s) | "
-          "`detect --json` end to end (s) | verdict / classifier |")
-    print("|---|---|---|---|---|---|---|")
+          "`detect --json` end to end (s) | verdict / classifier | CNN alone: stage (s) | "
+          "CNN alone: `detect --json` (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, path in clips:
-        times: dict[str, list[float]] = {"prov": [], "full": [], "cli": [], "stage": []}
+        times: dict[str, list[float]] = {"prov": [], "full": [], "cli": [], "stage": [], "cnn_stage": [],
+                                         "cnn_cli": []}
         verdicts = ""
         for _ in range(args.rounds):
             started = time.perf_counter()
@@ -95,10 +108,17 @@ def main() -> None:
             started = time.perf_counter()
             subprocess.run([DETECT, str(path), "--json"], env=env, capture_output=True, check=True, timeout=120)
             times["cli"].append(time.perf_counter() - started)
+            report = analyse(path, trust_anchors_pem=identity.trust_anchors_pem,
+                             watermark_key=identity.watermark_key, repository=repository, classifier=cnn_only)
+            times["cnn_stage"].append(report.classifier.elapsed_s)
+            started = time.perf_counter()
+            subprocess.run([DETECT, str(path), "--json", "--model", str(cnn_dir / "card.json")], env=env,
+                           capture_output=True, check=True, timeout=120)
+            times["cnn_cli"].append(time.perf_counter() - started)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"| {name} | {med['prov']:.2f} | {med['full']:.2f} | {med['full'] / med['prov']:.2f}× | "
               f"{med['stage']:.2f} | {med['cli']:.2f} (range {min(times['cli']):.2f}–{max(times['cli']):.2f}) | "
-              f"{verdicts} |")
+              f"{verdicts} | {med['cnn_stage']:.2f} | {med['cnn_cli']:.2f} |")
     print(f"\nrounds {args.rounds}, medians; load average after: {os.getloadavg()[0]:.2f}")
 
 

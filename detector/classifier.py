@@ -229,7 +229,8 @@ class ClassifierRun:
         self._thumbs: dict[int, np.ndarray] = {}
         picks = sorted({round(x) for x in np.linspace(0, len(self.windows) - 1, min(TEXTURE_WINDOWS,
                                                                                    len(self.windows)))})
-        self._texture_windows = [self.windows[k] for k in picks] if self.windows else []
+        wanted = card.stacking is not None and bool(self.windows)  # the CNN alone needs no cue
+        self._texture_windows = [self.windows[k] for k in picks] if wanted else []
         self._texture_frames = {i for w in self._texture_windows for i in w}
         self._grey: dict[int, np.ndarray] = {}
         self._grey_scale = 1.0

@@ -159,6 +159,10 @@ def _classifier(report: DetectionReport) -> str:
         ("windows read / planned", _e(f"{cls.windows} / {cls.windows_planned}")),
         ("frames analysed / with a face", _e(f"{cls.frames_analysed} / {cls.frames_with_face}")),
         ("face size (px between the eyes)", _e(cls.face_px)),
+        ("CNN logit (face and mouth crops)", _e(cls.cnn_logit)),
+        ("frozen-texture cue (background renewal, log; lower = more frozen, as a still animated by warping)",
+         _e(cls.frozen_texture if cls.frozen_texture is not None else
+            ("not measured" if cls.score is not None else None))),
         ("likely-synthetic threshold", _e(cls.threshold)),
         ("model", _e(f"{model.get('name')} {model.get('version')}" if model else None)),
         ("model sha256", f"<code>{_e(model.get('sha256'))}</code>"),

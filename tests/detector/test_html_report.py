@@ -48,6 +48,10 @@ def test_the_page_is_self_contained(html_report):
     assert text.index('id="provenance"') < text.index('id="watermark"') < text.index('id="classifier"')
     assert report["classifier"]["model"]["sha256"] in text
     assert report["verdict"].upper().replace("-", " ") in text
+    # The two pieces of evidence behind the combined score are shown, with the values the JSON holds.
+    assert report["classifier"]["frozen_texture"] is not None and report["classifier"]["cnn_logit"] is not None
+    assert "frozen-texture cue" in text and str(report["classifier"]["frozen_texture"]) in text
+    assert str(report["classifier"]["cnn_logit"]) in text
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup installs it)")
