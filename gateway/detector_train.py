@@ -21,6 +21,11 @@ taught the first model the texture of *these videos'* frames; faces generated fr
 and paintings looked real to it (docs/detector.md). These sources are always in training, never
 held out: the cross-validation still holds out real clips with their twins, so its false-alarm
 numbers stay honest, and portraits kept out of ``DIR`` measure generalisation to unseen stills.
+
+``python -m gateway.detector_train stack --model var/detector/model --data CLIPS`` (:func:`stack_model`)
+then fits the combined model (CNN logit + the frozen-texture cue of :mod:`detector.texture`) out of
+fold, on files: each clip and its twins written as MP4, clean and under one random wild variant,
+read by the fold CNN that never saw the clip (docs/detector.md).
 """
 
 from __future__ import annotations

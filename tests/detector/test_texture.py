@@ -99,3 +99,17 @@ def test_the_combined_card_keeps_its_hash_check_and_refuses_a_broken_stack(tmp_p
     (tmp_path / card["file"]).write_bytes(bytes(blob))
     with pytest.raises(ModelError, match="does not match its card"):
         Classifier.load(tmp_path / "card.json")
+
+
+def test_a_fold_card_names_the_fold_model_and_its_own_combination(tmp_path):
+    from gateway.detector_train import fold_card
+
+    card = json.loads(DEFAULT_CARD.read_text())
+    onnx = tmp_path / "fold1.onnx"
+    shutil.copy(DEFAULT_CARD.parent / card["file"], onnx)
+    own = {"bias": -1.0, "cnn": 0.5, "texture": -2.0, "texture_fill": -2.5}
+    loaded = Classifier.load(fold_card(DEFAULT_CARD, onnx, tmp_path / "work", stacking=own))
+    assert loaded.card.stacking == Stacking.from_dict(own)
+    assert loaded.card.temperature == Classifier.load().card.temperature
+    alone = Classifier.load(fold_card(DEFAULT_CARD, onnx, tmp_path / "alone", stacking=None))
+    assert alone.card.stacking is None  # the CNN alone: what the stack step scores
