@@ -28,7 +28,6 @@ import functools
 import logging
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -58,12 +57,12 @@ def shipped_model() -> MotionModel:
     return load_from_card()
 
 
-def load_basis(model: MotionModel, *, card_dir: Path = MODELS_DIR) -> MotionBasis:
-    """The expression basis named by the model's card (checked against its SHA-256)."""
+def load_basis(model: MotionModel) -> MotionBasis:
+    """The expression basis named by the model's card, beside the card (checked against its SHA-256)."""
     entry = model.card.get("basis")
     if not entry:
         raise GeneratorError("the motion model's card names no expression basis")
-    path = card_dir / entry["file"]
+    path = (model.card_dir or MODELS_DIR) / entry["file"]
     if file_sha256(path) != entry["sha256"]:
         raise GeneratorError(f"the expression basis {path.name} does not match the model's card: refusing to use it")
     return MotionBasis.load(path)
@@ -85,8 +84,8 @@ class LearnedGenerator:
         self.guidance = guidance
         self.version = f"{__version__}+{self.model.card.get('version', self.model.sha256[:12])}"
 
-    def motion(self, audio: Audio, *, n_frames: int, fps: float, controls: Controls, speech=None,  # type: ignore[no-untyped-def]
-               guidance: Guidance | None = None) -> MotionTrack:
+    def motion(self, audio: Audio, *, n_frames: int, fps: float, controls: Controls,
+               speech: SpeechTrack | None = None, guidance: Guidance | None = None) -> MotionTrack:
         """The motion track for ``audio`` (model latents decoded, then the controls applied)."""
         feats = audio_features(audio, fps=fps, n_frames=n_frames, encoder=self.audio_encoder)
         emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}

@@ -46,6 +46,7 @@ class MotionModel:
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
     sha256: str = ""
     card: dict[str, Any] = field(default_factory=dict)
+    card_dir: Path | None = None  # where the card (and the files it names) lives
 
     @property
     def config(self) -> MotionModelConfig:
@@ -121,7 +122,7 @@ def load_from_card(card_path: Path | None = None, *, device: str = "cpu") -> Mot
     card_path = Path(card_path or SHIPPED_CARD)
     card = read_card(card_path)
     model = load_model(card_path.parent / card["file"], sha256=card["sha256"], device=device)
-    model.card = card
+    model.card, model.card_dir = card, card_path.parent
     return model
 
 

@@ -54,6 +54,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--cond-drop", type=float, default=0.1, help="probability of dropping each condition")
+    p.add_argument("--velocity-weight", type=float, default=0.5, help="weight of the frame-to-frame velocity loss")
     p.add_argument("--audio-noise", type=float, default=0.1, help="Gaussian noise on standardised audio features")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout", default="", help="comma-separated clip names kept out of training")
@@ -187,7 +188,7 @@ def _train(args: argparse.Namespace, *, world: int, rank: int, device: torch.dev
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, args)
         with autocast:
-            loss = training_loss(model, clean.to(device), conditions, generator=g)
+            loss = training_loss(model, clean.to(device), conditions, generator=g, velocity_weight=args.velocity_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
