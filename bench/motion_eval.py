@@ -138,7 +138,9 @@ def learned_backend(card: Path | None):  # type: ignore[no-untyped-def]
             backend = LearnedGenerator(model, basis=MotionBasis.load(card.parent / entry["file"]))
     except Exception as exc:  # any failure to load is reported as a skipped column
         return None, f"learned backend not loadable: {exc}"
-    data = backend.model.card.get("data", backend.model.card.get("dataset", "?"))
+    card_info = backend.model.card
+    training = card_info.get("training") if isinstance(card_info.get("training"), dict) else {}
+    data = card_info.get("data") or training.get("data") or card_info.get("dataset", "?")
     return backend, f"learned: {backend.version} (card data: {json.dumps(data)[:300]})"
 
 
