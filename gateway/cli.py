@@ -339,12 +339,13 @@ def detector_train(
     speech: Annotated[Path | None, typer.Option(help="Speech files for --stills (default: the same folder).",
                                                 file_okay=False)] = None,
 ) -> None:
-    """Build the dataset (real clips + generator twins), cross-validate, calibrate, train, export ONNX.
+    """Build the dataset (real clips + generator twins), cross-validate, calibrate, train, export ONNX,
+    then fit the combination with the frozen-texture cue out of fold.
 
     Prints the new model card; use it with `detect CLIP --model CARD.json`.
     """
     from detector.train import TrainConfig, train
-    from gateway.detector_train import build_dataset
+    from gateway.detector_train import build_dataset, stack_model
 
     if not data.is_dir():
         raise LikenessError(f"no such folder: {data}")
@@ -360,6 +361,9 @@ def detector_train(
                                   "per clip" + (f"; clips generated from the portraits in {stills.resolve()}"
                                                 if stills else ""),
                  log=lambda line: err.print(line, markup=False))
+    if folds != 0:  # the combination with the frozen-texture cue is fitted out of fold (docs/detector.md)
+        card = stack_model(work / "model", data, seconds=seconds, seed=seed,
+                           progress=lambda what: err.print(what, markup=False))
     out.print(str(card))
 
 
