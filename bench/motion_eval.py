@@ -9,7 +9,9 @@ parameters (``generator.MotionTrack``) at 25 fps:
   sample per seed);
 - **learned**: the learned backend's motion for that audio (``generator.learned``: its model's
   latents decoded with its basis; one sample per seed), skipped with a note when the backend or its
-  checkpoint is absent.
+  checkpoint is absent; and **learned+lp** the same motion low-passed like the training latents
+  (a 40 ms Gaussian on everything but the blinks: what ``poses_from_latent(..., smooth_s=0.04)``
+  does to the latents, applied here to the decoded track).
 
 Metrics (mean over seeds, then over clips):
 
@@ -46,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quality import best_lag_corr, loudness_envelope
 from generator import Controls, MotionTrack, analyse_speech, plan_motion
-from generator.motion_data import MotionBasis, clip_audio, poses_from_latent, prepare_dataset
+from generator.motion_data import SMOOTH_S, MotionBasis, _smooth_time, clip_audio, poses_from_latent, prepare_dataset
 
 OUT = Path(__file__).resolve().parent / "out" / "motion_eval"
 FPS = 25.0
@@ -94,6 +96,12 @@ def score(track: MotionTrack, loud: np.ndarray) -> Scores:
         jitter_head=float(np.abs(np.diff(head, 2, axis=0)).mean()),
         jitter_expr=float(np.abs(np.diff(expr, 2, axis=0)).mean()),
     )
+
+
+def lowpassed(track: MotionTrack) -> MotionTrack:
+    arrays = {k: v if k.startswith("blink") else _smooth_time(v.astype(np.float64), SMOOTH_S * FPS)
+              for k, v in track.arrays.items()}
+    return MotionTrack(arrays, fps=track.fps)
 
 
 def across_seeds(tracks: list[MotionTrack]) -> float:
@@ -173,8 +181,8 @@ def main() -> None:
     header = "| clip · motion | " + " | ".join(COLUMNS) + " |"
     print(header)
     print("|" + "---|" * (len(COLUMNS) + 1))
-    totals: dict[str, list[Scores]] = {"real": [], "rules": [], "learned": []}
-    spreads: dict[str, list[float]] = {"real": [], "rules": [], "learned": []}
+    totals: dict[str, list[Scores]] = {"real": [], "rules": [], "learned": [], "learned+lp": []}
+    spreads: dict[str, list[float]] = {kind: [] for kind in totals}
     for name in names:
         info = splits.get(name)
         if info is None:
@@ -194,6 +202,7 @@ def main() -> None:
         if backend is not None:
             kinds["learned"] = [backend.motion(audio, n_frames=n, fps=FPS, controls=Controls(seed=s), speech=speech)
                                 for s in range(args.seeds)]
+            kinds["learned+lp"] = [lowpassed(t) for t in kinds["learned"]]
         tag = "held out" if info["split"] == "holdout" else "train"
         for kind, tracks in kinds.items():
             s = mean_scores([score(t, loud) for t in tracks])

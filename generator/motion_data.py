@@ -663,7 +663,7 @@ def clip_audio(path: Path | str) -> tuple[Audio | None, str]:
 
 
 def poses_from_latent(
-    latent: np.ndarray, *, basis: MotionBasis, fps: float, speech: SpeechTrack | None = None
+    latent: np.ndarray, *, basis: MotionBasis, fps: float, speech: SpeechTrack | None = None, smooth_s: float = 0.0
 ) -> MotionTrack:
     """Decode latents (T, D) into the renderer's per-frame parameters.
 
@@ -672,6 +672,10 @@ def poses_from_latent(
     least-squares map. The mouth details the mesh cannot see — lip_tuck (F/V), teeth and tongue —
     and lip_press (P/B/M closure: MediaPipe's closed lips do not tell pressed from resting) come
     from ``speech``'s visemes when it is given, as in the default backend; otherwise they stay 0.
+
+    ``smooth_s`` low-passes every entry but the blinks with a Gaussian of that many seconds before
+    decoding — :data:`SMOOTH_S` (40 ms) band-limits generated motion like the training latents
+    (docs/learned_generator.md: it brings the shipped model's jitter to the real clips' level).
     """
     z = np.asarray(latent, np.float64)
     d = len(latent_names(basis.n_expr))
@@ -679,7 +683,13 @@ def poses_from_latent(
         raise GeneratorError(f"latents must have shape (T, {d}) for this basis, not {z.shape}")
     if not np.isfinite(z).all():
         raise GeneratorError("the latents contain NaN or infinite values")
+    if not 0.0 <= smooth_s <= 1.0:
+        raise GeneratorError(f"smooth_s must be between 0 and 1 s, not {smooth_s}")
     k = basis.n_expr
+    if smooth_s > 0.0:
+        blinks = z[:, 6 + k: 8 + k].copy()
+        z = _smooth_time(z, smooth_s * float(fps))
+        z[:, 6 + k: 8 + k] = blinks
     arrays: dict[str, np.ndarray] = {name: z[:, i] for i, name in enumerate(POSE_NAMES[:5])}
     arrays["scale"] = np.exp(np.clip(z[:, 5], -0.5, 0.5))
     controls = np.column_stack([z[:, 6:6 + k], np.ones(len(z))]) @ basis.pose_map

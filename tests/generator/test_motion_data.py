@@ -221,6 +221,22 @@ def test_poses_from_latent_takes_the_mouth_details_from_speech():
     assert np.allclose(longer.arrays["teeth"][5:], max(float(speech.teeth[-1]), 0.18))  # held at the last value
 
 
+def test_poses_from_latent_can_band_limit_generated_motion_but_not_blinks():
+    basis = small_basis()
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((100, len(latent_names(4)))) * [3, 3, 3, 5, 5, 0.01, 1, 1, 1, 1, 0, 0, 0.3, 0.3]
+    z[:, 10:12] = 0.0
+    z[40:43, 10:12] = 1.0  # a three-frame blink
+    raw = poses_from_latent(z, basis=basis, fps=25).arrays
+    smooth = poses_from_latent(z, basis=basis, fps=25, smooth_s=0.04).arrays
+    jitter = lambda x: float(np.abs(np.diff(x, 2)).mean())  # noqa: E731
+    for name in ("yaw", "tx", "gaze_x", "smile"):
+        assert jitter(smooth[name]) < 0.5 * jitter(raw[name]), name
+    assert np.array_equal(smooth["blink_left"], raw["blink_left"]) and smooth["blink_left"][40:43].min() == 1.0
+    with pytest.raises(GeneratorError, match="smooth_s must be between"):
+        poses_from_latent(z, basis=basis, fps=25, smooth_s=-1)
+
+
 def test_poses_from_latent_refuses_the_wrong_shape_or_non_finite_values():
     basis = small_basis()
     with pytest.raises(GeneratorError, match=r"shape \(T, 14\)"):
