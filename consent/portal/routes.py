@@ -87,6 +87,15 @@ def portal_router(
             "This form could not be accepted: it has expired or did not come from this site. Go back, reload the "
             "page and send it again."))
 
+    async def checked_form(request: Request) -> Any:
+        """The posted form, or the refusal to answer with: too large or malformed, or without our CSRF value."""
+        form = await _small_form(request)
+        if isinstance(form, Response):
+            return form
+        if not csrf_ok(request, form.get("csrf")):
+            return refused_csrf(request)
+        return form
+
     def redirect(path: str) -> Response:
         return RedirectResponse(PREFIX + path, status_code=303)
 
@@ -112,11 +121,9 @@ def portal_router(
 
     @router.post("/start")
     async def begin(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         old = draft_of(request)
         if old is not None:
             state.delete_draft(old.id)
@@ -127,11 +134,9 @@ def portal_router(
 
     @router.post("/cancel")
     async def cancel(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         draft = draft_of(request)
         if draft is not None:
             state.delete_draft(draft.id)
@@ -194,11 +199,9 @@ def portal_router(
         draft = draft_of(request)
         if draft is None:
             return gone(request)
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         if not draft.row.reference_count:
             return redirect("/photos")
         choice = _scope_form.parse(form.fields)
@@ -238,11 +241,9 @@ def portal_router(
         draft = draft_of(request)
         if draft is None:
             return gone(request)
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         if not draft.row.scope_summary:
             return redirect("/scope")
         challenge = issue_challenge(draft.row.scope_summary, now=now())
@@ -319,11 +320,9 @@ def portal_router(
         draft = draft_of(request)
         if draft is None:
             return gone(request)
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         if not draft.row.statement:
             return redirect("/statement")
         scope = _scope_of(draft)
@@ -390,11 +389,9 @@ def portal_router(
 
     @router.post("/manage/sign-in")
     async def sign_in(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         consent_id, token = form.get("consent_id").strip(), form.get("token").strip()
         try:
             await run_in_threadpool(registry.view, consent_id, token=token)
@@ -410,11 +407,9 @@ def portal_router(
 
     @router.post("/manage/sign-out")
     async def sign_out(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         session = signed_in(request)
         if session is not None:
             state.end_session(session[0])
@@ -424,11 +419,9 @@ def portal_router(
 
     @router.post("/manage/revoke")
     async def revoke(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         session = signed_in(request)
         if session is None:
             return pages.render(request, "manage_login.html", status=403, error="Your session ended: sign in again.")
@@ -453,11 +446,9 @@ def portal_router(
 
     @router.post("/manage/erase")
     async def erase(request: Request) -> Response:
-        form = await _small_form(request)
+        form = await checked_form(request)
         if isinstance(form, Response):
             return form
-        if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
         session = signed_in(request)
         if session is None:
             return pages.render(request, "manage_login.html", status=403, error="Your session ended: sign in again.")
