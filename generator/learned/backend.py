@@ -38,7 +38,7 @@ from generator.learned.flow import DEFAULT_GUIDANCE, Guidance
 from generator.learned.inference import generate_latents, iter_latent_windows
 from generator.learned.model import EMOTION_NAMES
 from generator.motion import EMOTIONS, Controls, MotionTrack
-from generator.motion_data import AudioEncoder, MotionBasis, audio_features, poses_from_latent
+from generator.motion_data import SMOOTH_S, AudioEncoder, MotionBasis, audio_features, poses_from_latent
 from generator.pipeline import MAX_SECONDS, Generation
 from generator.render import render_frame
 from generator.rig import build_rig
@@ -94,7 +94,7 @@ class LearnedGenerator:
             distance=0.0, emotion=controls.emotion if emotion_conditioned else None,
             guidance=guidance or self.guidance, seed=controls.seed,
         )
-        track = poses_from_latent(latents, basis=self.basis, fps=fps, speech=speech)
+        track = poses_from_latent(latents, basis=self.basis, fps=fps, speech=speech, smooth_s=SMOOTH_S)
         return apply_controls(track, controls, emotion_conditioned=emotion_conditioned)
 
     def prepare(
@@ -137,7 +137,11 @@ class LearnedGenerator:
         window: int = 25,
         guidance: Guidance | None = None,
     ) -> Iterator[list[np.ndarray]]:
-        """Windows of ``window`` frames; motion is sampled one model window (2 s) ahead of rendering."""
+        """Windows of ``window`` frames; motion is sampled one model window (2 s) ahead of rendering.
+
+        Each model window's motion is decoded (with the low-pass of :data:`SMOOTH_S`) once the next
+        window is sampled, so the frames equal those of :meth:`prepare` for the same seed.
+        """
         controls = controls or Controls()
         if window < 1:
             raise GeneratorError("a window holds at least one frame")
@@ -153,18 +157,31 @@ class LearnedGenerator:
             distance=0.0, emotion=controls.emotion if emotion_conditioned else None,
             guidance=guidance or self.guidance, seed=controls.seed,
         )
+        # The decoding low-pass (SMOOTH_S) looks `reach` frames ahead: a frame is decoded once the latents
+        # `reach` frames past it are sampled (or the clip has ended), so streaming renders exactly what
+        # `prepare` plans for the whole clip.
+        reach = max(1, int(3 * SMOOTH_S * fps))
+        sampled: list[np.ndarray] = []
         pending: list[np.ndarray] = []
         done = 0
-        for latents in latent_windows:
-            part = replace_speech(speech, start=done, stop=done + len(latents))
-            track = apply_controls(poses_from_latent(latents, basis=self.basis, fps=fps, speech=part), controls,
-                                   emotion_conditioned=emotion_conditioned)
-            done += len(latents)
-            for index in range(len(track)):
+        windows = iter(latent_windows)
+        latents = next(windows, None)
+        while latents is not None:
+            sampled.append(latents)
+            latents = next(windows, None)
+            so_far = np.concatenate(sampled)
+            ready = len(so_far) if latents is None else len(so_far) - reach
+            if ready <= done:
+                continue
+            part = replace_speech(speech, start=0, stop=len(so_far))
+            decoded = poses_from_latent(so_far, basis=self.basis, fps=fps, speech=part, smooth_s=SMOOTH_S)
+            track = apply_controls(decoded, controls, emotion_conditioned=emotion_conditioned)
+            for index in range(done, ready):
                 pending.append(render_frame(rig, track[index]))
                 if len(pending) == window:
                     yield pending
                     pending = []
+            done = ready
         if pending:
             yield pending
 
