@@ -39,12 +39,29 @@ from detector import Classifier, analyse
 from detector.classifier import DEFAULT_CARD
 from detector.metrics import auc, bootstrap_by_group, brier, tpr_at_fpr
 from gateway.demo import default_portrait
-from gateway.detector_train import DEFAULT_SECONDS, fold_card, make_twins, read_clip, write_mp4
+from gateway.detector_train import DEFAULT_SECONDS, fold_card, make_twins, read_clip
 from generator import Controls, get_generator
 from media import read_audio, read_image
 
 FFMPEG = shutil.which("ffmpeg")
 
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], *, fps: float, crf: int = 20) -> Path:
+    """``frames`` as an unmarked H.264 MP4 (libx264 veryfast, 4:2:0): what a release looks like once its marks
+    are gone. Evaluation only: this bench plays the outsider who strips them; the product never writes
+    unmarked video (the release path is its one writer)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=round(fps), options={"crf": str(crf), "preset": "veryfast"})
+        stream.height, stream.width = frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
 
 def attack(path: Path) -> Path:
     out = path.with_name(path.stem + "-half-crf28.mp4")

@@ -205,15 +205,19 @@ class Classifier:
         """Calibrated probability of a logit (temperature scaling)."""
         return _sigmoid(np.asarray(logit, np.float64) / self.card.temperature)
 
-    def start(self, *, frame_count: int, fps: float) -> ClassifierRun:
-        """A run over one clip: feed it the frames it ``needs``, in order, then :meth:`ClassifierRun.finish`."""
-        return ClassifierRun(self, frame_count=frame_count, fps=fps)
+    def start(self, *, frame_count: int, fps: float, texture: bool | None = None) -> ClassifierRun:
+        """A run over one clip: feed it the frames it ``needs``, in order, then :meth:`ClassifierRun.finish`.
+
+        ``texture`` measures the frozen-texture cue even for a card without a combined model (to fit one);
+        by default it is measured only when the card combines it.
+        """
+        return ClassifierRun(self, frame_count=frame_count, fps=fps, texture=texture)
 
 
 class ClassifierRun:
     """One clip's frames through the classifier (see the module docstring)."""
 
-    def __init__(self, classifier: Classifier, *, frame_count: int, fps: float) -> None:
+    def __init__(self, classifier: Classifier, *, frame_count: int, fps: float, texture: bool | None = None) -> None:
         card = classifier.card
         self.classifier = classifier
         self.fps = fps if fps > 0 else 25.0
@@ -229,7 +233,8 @@ class ClassifierRun:
         self._thumbs: dict[int, np.ndarray] = {}
         picks = sorted({round(x) for x in np.linspace(0, len(self.windows) - 1, min(TEXTURE_WINDOWS,
                                                                                    len(self.windows)))})
-        wanted = card.stacking is not None and bool(self.windows)  # the CNN alone needs no cue
+        # the CNN alone needs no cue, unless asked (fitting a combined model)
+        wanted = (card.stacking is not None if texture is None else texture) and bool(self.windows)
         self._texture_windows = [self.windows[k] for k in picks] if wanted else []
         self._texture_frames = {i for w in self._texture_windows for i in w}
         self._grey: dict[int, np.ndarray] = {}

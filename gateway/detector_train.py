@@ -38,7 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.classifier import Classifier
 from detector.dataset import save_tracks, source_tracks
+from detector.report import ClassifierEvidence
 from generator import Controls, get_generator
 from likeness import LikenessError
 from media import Audio, MediaError, iter_frames, probe_video, read_audio
@@ -210,21 +212,6 @@ def add_stills(
 # --- the combined model (CNN logit + frozen-texture cue), fitted out of fold on files -------------------
 
 
-def write_mp4(path: Path, frames: list[np.ndarray], *, fps: float, crf: int = 20) -> Path:
-    """``frames`` as an H.264 MP4 (libx264 veryfast, 4:2:0) — what the release path writes, without marks."""
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=round(fps), options={"crf": str(crf), "preset": "veryfast"})
-        stream.height, stream.width = frames[0].shape[0] // 2 * 2, frames[0].shape[1] // 2 * 2
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
 def fold_card(card_path: Path, onnx_path: Path, work: Path, *, stacking: dict | None) -> Path:
     """A card for a fold's network: the final card's geometry, thresholds and temperature, the fold's own
     file (hash) and combined model (``stacking``: None for the CNN alone)."""
@@ -241,34 +228,36 @@ def fold_card(card_path: Path, onnx_path: Path, work: Path, *, stacking: dict | 
     return target / "card.json"
 
 
-def stacking_files(
-    data: Path, *, work: Path, seconds: float = DEFAULT_SECONDS, seed: int = 0,
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, list[dict]]:
-    """Per real clip: the clip itself and its two twins (CRF 20, no marks) as files, clean and under one
-    random wild variant (0.5–0.8× downscale, H.264 CRF 23–35): ``{clip: [{kind, label, condition, path}]}``."""
-    from detector._augment import rescale
+def stacking_sources(
+    clips: list[RealClip], *, donors: list[Audio], index: int, seed: int,
+) -> list[dict]:
+    """One real clip (``clips[index]``) and its two twins, clean (twins: H.264 CRF 20, what the release path
+    writes, without marks) and under one random wild variant (0.5–0.8× downscale, H.264 CRF 23–35), as
+    decoded frames: ``[{kind, label, condition, frames}]``. Every encode is an in-memory codec round trip:
+    no unmarked generated video is ever written (the release path is the only writer of video)."""
+    from detector._augment import h264_roundtrip, rescale
 
-    paths = sorted(p for p in data.iterdir() if p.suffix.lower() in {".mp4", ".mov", ".mkv", ".webm"})
-    clips = [read_clip(path, seconds=seconds) for path in paths]
-    donors = _donors(clips, work=work)
-    out: dict[str, list[dict]] = {}
-    for index, (path, clip) in enumerate(zip(paths, clips, strict=True)):
-        rng = np.random.default_rng([seed, index, 7])
-        sources = [("real", 0, clip.frames, path), *((name, 1, frames, None) for name, frames in
-                                                     make_twins(clip, donors=donors, index=index, seed=seed))]
-        entries = []
-        for kind, label, frames, original in sources:
-            clean = original or write_mp4(work / f"{clip.name}-{kind}.mp4", frames, fps=clip.fps)
-            factor, crf = float(rng.uniform(0.5, 0.8)), int(rng.integers(23, 36))
-            wild = write_mp4(work / f"{clip.name}-{kind}-x{factor:.2f}-crf{crf}.mp4",
-                             rescale(frames, factor=factor), fps=clip.fps, crf=crf)
-            entries += [{"kind": kind, "label": label, "condition": "clean", "path": str(clean)},
-                        {"kind": kind, "label": label, "condition": f"x{factor:.2f}-crf{crf}", "path": str(wild)}]
-        out[clip.name] = entries
-        if progress:
-            progress(f"{clip.name}: files for the combined model ready")
-    return out
+    clip = clips[index]
+    rng = np.random.default_rng([seed, index, 7])
+    sources = [("real", 0, clip.frames), *((name, 1, frames) for name, frames in
+                                            make_twins(clip, donors=donors, index=index, seed=seed))]
+    entries = []
+    for kind, label, frames in sources:
+        clean = frames if label == 0 else h264_roundtrip(frames, crf=20, fps=clip.fps)
+        factor, crf = float(rng.uniform(0.5, 0.8)), int(rng.integers(23, 36))
+        wild = h264_roundtrip(rescale(frames, factor=factor), crf=crf, fps=clip.fps)
+        entries += [{"kind": kind, "label": label, "condition": "clean", "frames": clean},
+                    {"kind": kind, "label": label, "condition": f"x{factor:.2f}-crf{crf}", "frames": wild}]
+    return entries
+
+
+def score_frames(classifier: Classifier, frames: list[np.ndarray], *, fps: float) -> ClassifierEvidence:
+    """The classifier's evidence on decoded frames, with the frozen-texture cue measured (``detect`` on a file)."""
+    run = classifier.start(frame_count=len(frames), fps=fps, texture=True)
+    for index, frame in enumerate(frames):
+        if run.wants(index):
+            run.add(index, frame)
+    return run.finish()
 
 
 def stack_model(
@@ -277,17 +266,17 @@ def stack_model(
 ) -> Path:
     """Fit the combined model of ``model_dir`` (the ``--out/model`` of ``train``) out of fold and update its card.
 
-    Each fold's network (``folds/foldN.onnx``) scores the files of the clips it never saw
-    (:func:`stacking_files`); :func:`detector.stacking.nested_stacking` fits one combined model per
-    fold without that fold's rows (saved in ``foldN.json`` for the file-level evaluation); the
-    temperature and the ``likely-synthetic`` threshold are refitted on those held-out combined
-    logits; the shipped combined model is fitted on every row. ``work`` keeps the files (and
-    reuses them when present). Returns the card's path.
+    Each fold's network (``folds/foldN.onnx``) scores the clips it never saw and their twins, clean and
+    wild (:func:`stacking_sources`, decoded frames from in-memory encodes: no unmarked video is written);
+    :func:`detector.stacking.nested_stacking` fits one combined model per fold without that fold's rows
+    (saved in ``foldN.json`` for the file-level evaluation); the temperature and the
+    ``likely-synthetic`` threshold are refitted on those held-out combined logits; the shipped combined
+    model is fitted on every row. ``work`` keeps the scored rows (``rows.json``) and reuses them when
+    present. Returns the card's path.
     """
     import datetime as dt
     import json
 
-    from detector import Classifier, analyse
     from detector.metrics import auc, brier, tpr_at_fpr
     from detector.stacking import fit_stacking, nested_stacking
     from detector.train import fit_temperature
@@ -300,33 +289,34 @@ def stack_model(
         raise LikenessError(f"{model_dir / 'folds'} holds no fold models: train with cross-validation first")
     rows: list[dict] = []
     cached = work / "rows.json" if work is not None else None
-    with tempfile.TemporaryDirectory(prefix="likeness-stacking-") as tmp:
-        work = work or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        listing = work / "files.json"
-        if listing.exists():
-            files = json.loads(listing.read_text())
-        else:
-            files = stacking_files(data, work=work, seconds=seconds, seed=seed, progress=progress)
-            listing.write_text(json.dumps(files))
-        if cached is not None and cached.exists():
-            rows = json.loads(cached.read_text())
-        for fold in folds if not rows else []:
-            held = json.loads(fold.read_text())["held_out"]
-            classifier = Classifier.load(fold_card(card_path, fold.with_suffix(".onnx"), work, stacking=None))
-            for clip in held:
-                for entry in files.get(clip, []):
-                    c = analyse(Path(entry["path"]), trust_anchors_pem=None, watermark_key=None, repository=None,
-                                classifier=classifier).classifier
-                    if c.cnn_logit is None:
+    if cached is not None and cached.exists():
+        rows = json.loads(cached.read_text())
+    if not rows:
+        paths = sorted(p for p in data.iterdir() if p.suffix.lower() in {".mp4", ".mov", ".mkv", ".webm"})
+        clips = [read_clip(path, seconds=seconds) for path in paths]
+        index_of = {clip.name: i for i, clip in enumerate(clips)}
+        with tempfile.TemporaryDirectory(prefix="likeness-stacking-") as tmp:
+            scratch = Path(tmp)
+            donors = _donors(clips, work=scratch)
+            for fold in folds:
+                held = json.loads(fold.read_text())["held_out"]
+                classifier = Classifier.load(fold_card(card_path, fold.with_suffix(".onnx"), scratch, stacking=None))
+                for clip_name in held:
+                    if clip_name not in index_of:
                         continue
-                    rows.append({"clip": clip, "fold": fold.stem, "kind": entry["kind"], "label": entry["label"],
-                                 "condition": entry["condition"], "cnn_logit": c.cnn_logit,
-                                 "texture": c.frozen_texture})
-                    if progress:
-                        progress(f"{fold.stem} {clip} {entry['kind']} {entry['condition']}: CNN logit "
-                                 f"{c.cnn_logit:+.2f}, frozen texture {c.frozen_texture}")
+                    clip = clips[index_of[clip_name]]
+                    for entry in stacking_sources(clips, donors=donors, index=index_of[clip_name], seed=seed):
+                        c = score_frames(classifier, entry["frames"], fps=clip.fps)
+                        if c.cnn_logit is None:
+                            continue
+                        rows.append({"clip": clip_name, "fold": fold.stem, "kind": entry["kind"],
+                                     "label": entry["label"], "condition": entry["condition"],
+                                     "cnn_logit": c.cnn_logit, "texture": c.frozen_texture})
+                        if progress:
+                            progress(f"{fold.stem} {clip_name} {entry['kind']} {entry['condition']}: CNN logit "
+                                     f"{c.cnn_logit:+.2f}, frozen texture {c.frozen_texture}")
     if cached is not None and not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(rows))
     nested = nested_stacking([{**r, "group": r["fold"]} for r in rows], group="group")
     held_rows = nested["rows"]
@@ -379,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     stack.add_argument("--data", type=Path, required=True, help="the real clips the model was trained on")
     stack.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     stack.add_argument("--seed", type=int, default=0)
-    stack.add_argument("--work", type=Path, default=None, help="keep (and reuse) the files here")
+    stack.add_argument("--work", type=Path, default=None, help="keep (and reuse) the scored rows here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(stack_model(args.model, args.data, seconds=args.seconds, seed=args.seed, work=args.work,  # noqa: T201
