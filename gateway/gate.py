@@ -13,6 +13,7 @@ HTTP to these calls.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -32,7 +33,7 @@ from gateway.queue import JobQueue
 from gateway.storage import BlobStore
 from generator import Controls, GeneratorError
 from likeness import LikenessError
-from media import Limits, MediaError, read_audio, read_image, sniff_bytes
+from media import Limits, MediaError, MediaTooLargeError, read_audio, read_image, sniff_bytes
 from policy import (
     Action,
     ConsentFacts,
@@ -240,7 +241,11 @@ class Gate:
             if audio_kind.is_image:
                 raise Refusal(f"the audio must be a sound file, not {audio_kind.description}", status=415,
                               code="audio_type")
-            audio = read_audio(request.audio.data, limits=Limits.audio())
+            # the duration limit is checked from the header and while decoding: a long file is refused early
+            limits = dataclasses.replace(Limits.audio(), max_duration_s=self.max_media_seconds)
+            audio = read_audio(request.audio.data, limits=limits)
+        except MediaTooLargeError as exc:
+            raise Refusal(f"the audio is too long or too large: {exc}", status=413, code="audio_too_long") from exc
         except MediaError as exc:
             raise Refusal(f"the audio could not be read: {exc}", status=422, code="audio_unreadable") from exc
         if audio.duration_s > self.max_media_seconds:

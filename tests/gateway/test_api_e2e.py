@@ -188,3 +188,54 @@ def test_an_idempotent_retry_returns_the_same_job(gateway, acme, alice, alice_co
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+
+
+def _tone_wav(seconds: float) -> bytes:
+    import io
+    import wave
+
+    import numpy as np
+
+    rate = 16000
+    samples = (0.2 * np.sin(2 * np.pi * 220 * np.arange(int(rate * seconds)) / rate) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("case", "status", "code"), [
+    ("audio too long", 413, "audio_too_long"),
+    ("portrait not an image", 415, "portrait_type"),
+    ("empty portrait", 422, "portrait_empty"),
+    ("corrupt audio", 422, "audio_unreadable"),
+    ("portrait without a face", 422, "portrait_face"),
+])
+def test_bad_media_is_refused_precisely_and_logged(gateway, acme, alice, alice_consent, speech, case, status, code):
+    portrait, audio = jpeg(alice.portraits[0]), speech
+    if case == "audio too long":
+        audio = _tone_wav(25.0)  # the module's limit is 20 s
+    elif case == "portrait not an image":
+        portrait = speech
+    elif case == "empty portrait":
+        portrait = b""
+    elif case == "corrupt audio":
+        audio = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 8  # an MP4 of garbage
+    elif case == "portrait without a face":
+        import numpy as np
+
+        portrait = jpeg(np.full((400, 400, 3), 128, np.uint8))
+    before = len(list(gateway.runtime.blobs.inputs_root.glob("*"))) if gateway.runtime.blobs.inputs_root.exists() else 0
+    with gateway.client(acme) as client:
+        response = client.post("/v1/generations", data=generation_form(consent_id=alice_consent),
+                               files=_files(portrait, audio))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["message"] and "Traceback" not in response.text
+    after = len(list(gateway.runtime.blobs.inputs_root.glob("*"))) if gateway.runtime.blobs.inputs_root.exists() else 0
+    assert after == before  # nothing stored for a refused request
+    logged = _decisions(gateway, alice_consent)[-1]
+    assert logged["allowed"] is False
