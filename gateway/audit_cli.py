@@ -7,6 +7,7 @@
     $ likeness audit verify --checkpoint cp.json    # also catches a truncated tail
     $ likeness audit export audit.jsonl     # re-verifiable offline with the public key
     $ likeness audit verify --file audit.jsonl --public-key ed25519:…
+    $ likeness audit check-consents         # consents in the database against what the log recorded
 
 Results go to stdout (``--json`` for machines). A damaged log (exit 1), a refused input (exit 2) or
 a missing key (exit 1) is one line on stderr (``error: …``) through the CLI's single error handler.
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
     from audit import AuditLog, Checkpoint
 
-audit_app = typer.Typer(help="The audit log: search, show, verify, checkpoint, export.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log: search, show, verify, checkpoint, export, check-consents.",
+                        no_args_is_help=True)
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -171,6 +173,31 @@ def audit_verify(
     if as_json:
         out.print_json(report.model_dump_json())
     if not report.ok:  # exit 1, the summary as the one-line error on stderr
+        raise AuditIntegrityError(report.summary())
+    if not as_json:
+        out.print(report.summary(), markup=False)
+
+
+@audit_app.command("check-consents")
+def audit_check_consents(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare every consent the log mentions with the database. Exit 0 consistent; 1 naming the first
+    contradiction (a consent rolled back behind a revision the log recorded, changed, or deleted)."""
+    from audit import AuditIntegrityError
+    from consent import ConsentService
+    from gateway.cli import _settings
+    from gateway.crosscheck import check_consents
+    from gateway.deps import consent_keys, open_engine
+
+    out, _ = _consoles()
+    log = _open(need_public=True)
+    registry = ConsentService(open_engine(_settings()), keys=consent_keys(_settings()))
+    report = check_consents(log, registry)
+    if as_json:
+        out.print_json(json.dumps({"ok": report.ok, "consents": report.consents, "entries": report.entries,
+                                   "problems": report.problems}))
+    if not report.ok:
         raise AuditIntegrityError(report.summary())
     if not as_json:
         out.print(report.summary(), markup=False)
