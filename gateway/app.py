@@ -102,7 +102,9 @@ async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: bool | None = None) -> FastAPI:
     """The ASGI app. ``run_jobs`` (default: when no Redis queue is set) runs the job consumer in-process."""
-    embedded = run_jobs if run_jobs is not None else not settings.redis_url
+    if run_jobs is None:
+        run_jobs = settings.run_jobs if settings.run_jobs is not None else not settings.redis_url
+    embedded = run_jobs
     rt = runtime or Runtime.build(settings, with_worker=embedded)
 
     @asynccontextmanager
@@ -192,6 +194,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app built from the environment's settings: the factory of each ``likeness serve --workers N`` process."""
+    from gateway.settings import get_settings
+
+    return create_app(get_settings())
+
+
 def _http_code(status: int) -> str:
     return {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 403: "forbidden"}.get(
         status, f"http_{status}")
@@ -218,4 +227,4 @@ def _mount_admin(app: FastAPI, settings: Settings) -> None:
     mount_admin(app, settings)
 
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["BodyLimit", "app_from_environment", "create_app"]

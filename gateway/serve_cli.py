@@ -25,8 +25,12 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
         jobs: Annotated[bool | None, typer.Option("--jobs/--no-jobs", help="Run generation jobs inside the server "
                                                   "(default: yes unless LIKENESS_REDIS_URL is set).")] = None,
+        workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64, help="Server processes (face matching "
+                                             "and decoding run in parallel across them).")] = 1,
     ) -> None:
         """Serve the partner API (/v1), the consent portal (/consent) and the admin pages (/admin)."""
+        import os
+
         import uvicorn
 
         from gateway.app import create_app
@@ -36,13 +40,18 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         ensure_keys(settings)
         run_jobs = (not settings.redis_url) if jobs is None else jobs
-        runtime = Runtime.build(settings, with_worker=run_jobs)
-        app_ = create_app(settings, runtime=runtime, run_jobs=run_jobs)
-        typer.echo(f"likeness: serving on http://{host}:{port} (jobs: "
-                   f"{'in this process' if run_jobs else 'external workers'}, queue: {runtime.queue.backend})",
+        runtime = Runtime.build(settings, with_worker=run_jobs and workers == 1)  # fails here, in one line
+        typer.echo(f"likeness: serving on http://{host}:{port} ({workers} process{'es' if workers > 1 else ''}; "
+                   f"jobs: {'in the server' if run_jobs else 'external workers'}, queue: {runtime.queue.backend})",
                    err=True)
-        uvicorn.run(app_, host=host, port=port, log_level="info", access_log=False, proxy_headers=False,
-                    server_header=False)
+        common = {"host": host, "port": port, "log_level": "info", "access_log": False, "proxy_headers": False,
+                  "server_header": False}
+        if workers == 1:
+            uvicorn.run(create_app(settings, runtime=runtime, run_jobs=run_jobs), **common)
+            return
+        # Several processes: each builds its own services from the same settings (the environment).
+        os.environ["LIKENESS_RUN_JOBS"] = "true" if run_jobs else "false"
+        uvicorn.run("gateway.app:app_from_environment", factory=True, workers=workers, **common)
 
     @app.command()
     def worker(

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Jobs: SqliteHuey under the data dir by default (a consumer thread inside `likeness serve`);
     # RedisHuey when set, with `likeness worker` processes.
     redis_url: str | None = Field(default=None, description="redis://host:port/db of the job queue.")
+    run_jobs: bool | None = Field(default=None, description="Run jobs inside the server process(es); default: "
+                                  "yes unless LIKENESS_REDIS_URL is set (`likeness serve --jobs/--no-jobs`).")
     job_lease_s: float = Field(default=120.0, ge=1.0, description="A running job's lease; renewed while it renders.")
     recover_every_s: float = Field(default=15.0, ge=0.2, description="How often workers look for lost jobs.")
 

@@ -66,3 +66,38 @@ def test_a_broken_policy_stops_the_server_with_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "identity.cedar" in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_with_several_processes(tmp_path):
+    port = free_port()
+    server = subprocess.Popen([LIKENESS, "serve", "--port", str(port), "--workers", "2"], env=_env(tmp_path / "var"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                if health.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == server.pid]
+        assert len(children) >= 2  # the supervisor's worker processes
+        ids = {httpx.get(f"http://127.0.0.1:{port}/v1/generations").headers["x-request-id"] for _ in range(4)}
+        assert len(ids) == 4
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=90)
+    assert server.returncode == 0, stderr
+    assert "2 processes" in stderr and "Traceback" not in stderr
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1])
