@@ -11,7 +11,7 @@ or an unreachable database stops it with one line, not a traceback.
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"likeness: serving on http://{host}:{port} ({workers} process{'es' if workers > 1 else ''}; "
                    f"jobs: {'in the server' if run_jobs else 'external workers'}, queue: {runtime.queue.backend})",
                    err=True)
-        common = {"host": host, "port": port, "log_level": "info", "access_log": False, "proxy_headers": False,
-                  "server_header": False}
+        common: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "access_log": False,
+                                  "proxy_headers": False, "server_header": False}
         if workers == 1:
             uvicorn.run(create_app(settings, runtime=runtime, run_jobs=run_jobs), **common)
             return

@@ -111,7 +111,7 @@ class GenerationWorker:
         try:
             self._check_consent(job, stage="before_generation")
             released = self._adopt(job) or self._generate_and_release(job)
-            self._check_consent(job, stage="before_delivery", output=True)
+            self._check_consent(job, stage="before_delivery")
         except _ConsentWithdrawn as withdrawn:
             self.blobs.drop_output(job.id)
             if self.jobs.finish(job, JobStatus.CANCELLED, error_code="consent_withdrawn",
@@ -159,7 +159,7 @@ class GenerationWorker:
                 "consent_id": job.consent_id, "consent_revision": job.consent_revision, "purpose": job.purpose,
                 "policy_version": job.policy_version, "attempt": job.attempts}
 
-    def _check_consent(self, job: GenerationJob, *, stage: str, output: bool = False) -> None:
+    def _check_consent(self, job: GenerationJob, *, stage: str) -> None:
         decision = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose)
         if not decision.covered:
             logger.info("job %s: consent withdrawn %s (%s)", job.id, stage, ",".join(decision.codes))
