@@ -173,11 +173,12 @@ class LearnedGenerator:
             ready = len(so_far) if latents is None else len(so_far) - reach
             if ready <= done:
                 continue
-            part = replace_speech(speech, start=0, stop=len(so_far))
-            decoded = poses_from_latent(so_far, basis=self.basis, fps=fps, speech=part, smooth_s=SMOOTH_S)
+            start = max(0, done - reach)  # the filter needs `reach` frames of history, no more
+            part = replace_speech(speech, start=start, stop=len(so_far))
+            decoded = poses_from_latent(so_far[start:], basis=self.basis, fps=fps, speech=part, smooth_s=SMOOTH_S)
             track = apply_controls(decoded, controls, emotion_conditioned=emotion_conditioned)
             for index in range(done, ready):
-                pending.append(render_frame(rig, track[index]))
+                pending.append(render_frame(rig, track[index - start]))
                 if len(pending) == window:
                     yield pending
                     pending = []
