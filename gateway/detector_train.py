@@ -262,7 +262,7 @@ def score_frames(classifier: Classifier, frames: list[np.ndarray], *, fps: float
 
 def stack_model(
     model_dir: Path, data: Path, *, seconds: float = DEFAULT_SECONDS, seed: int = 0, work: Path | None = None,
-    progress: Callable[[str], None] | None = None,
+    form: str = "tied", progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Fit the combined model of ``model_dir`` (the ``--out/model`` of ``train``) out of fold and update its card.
 
@@ -272,13 +272,14 @@ def stack_model(
     (saved in ``foldN.json`` for the file-level evaluation); the temperature and the
     ``likely-synthetic`` threshold are refitted on those held-out combined logits; the shipped combined
     model is fitted on every row. ``work`` keeps the scored rows (``rows.json``) and reuses them when
-    present. Returns the card's path.
+    present. ``form`` is the combined model's form (:func:`detector.stacking.fit_stacking`: ``tied``, equal
+    weight on the two standardised cues, or ``free``). Returns the card's path.
     """
     import datetime as dt
     import json
 
     from detector.metrics import auc, brier, tpr_at_fpr
-    from detector.stacking import fit_stacking, nested_stacking
+    from detector.stacking import L2, fit_stacking, nested_stacking
     from detector.train import fit_temperature
 
     card_path = model_dir / "companion.json"
@@ -318,7 +319,7 @@ def stack_model(
     if cached is not None and not cached.exists():
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(rows))
-    nested = nested_stacking([{**r, "group": r["fold"]} for r in rows], group="group")
+    nested = nested_stacking([{**r, "group": r["fold"]} for r in rows], group="group", form=form)
     held_rows = nested["rows"]
     for fold in folds:
         meta = json.loads(fold.read_text())
@@ -330,10 +331,14 @@ def stack_model(
     probs = 1 / (1 + np.exp(-logits / temperature))
     top_real = float(probs[labels == 0].max())
     likely = max(0.9, min(0.99, top_real + 0.01))
-    final = fit_stacking(rows)
+    final = fit_stacking(rows, form=form)
     (model_dir / "folds" / "stacking_rows.json").write_text(json.dumps(held_rows, indent=1))
     card = json.loads(card_path.read_text())
     card["stacking"] = final.to_dict()
+    card["stacking_fit"] = {"form": form, "l2": L2, "rows": len(rows),
+                            "method": "penalised logistic regression on the standardised CNN logit and cue"
+                                      + (" added with equal weight (the cue's sign flipped): only the common scale "
+                                         "and the bias are fitted" if form == "tied" else ", one weight each")}
     card["architecture"]["combined"] = (
         "window logit = bias + cnn × CNN window logit + texture × the clip's frozen-texture cue (detector.texture: "
         "log of the background's motion-compensated high-pass change over its level; median over ≤ 8 windows)")
@@ -342,7 +347,7 @@ def stack_model(
         "temperature": round(temperature, 4),
         "fitted_on": "held-out combined logits: each fold's CNN on the files of the clips it never saw, combined "
                      "by a model fitted without them (clean and one 0.5–0.8× + CRF 23–35 variant per file)",
-        "cnn_only_temperature": card["calibration"].get("temperature"),
+        "cnn_only_temperature": card["calibration"].get("cnn_only_temperature", card["calibration"].get("temperature")),
     }
     card["thresholds"]["likely_synthetic"] = round(likely, 4)
     card.setdefault("evaluation", {})["combined_file_level"] = {
@@ -370,10 +375,12 @@ def main(argv: list[str] | None = None) -> None:
     stack.add_argument("--seconds", type=float, default=DEFAULT_SECONDS)
     stack.add_argument("--seed", type=int, default=0)
     stack.add_argument("--work", type=Path, default=None, help="keep (and reuse) the scored rows here")
+    stack.add_argument("--form", choices=("tied", "free"), default="tied",
+                       help="tied: equal weight on the standardised cues (default); free: one weight each (v2.0)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(stack_model(args.model, args.data, seconds=args.seconds, seed=args.seed, work=args.work,  # noqa: T201
-                      progress=lambda line: print(line, flush=True)))  # noqa: T201
+                      form=args.form, progress=lambda line: print(line, flush=True)))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -84,6 +84,29 @@ def test_nested_stacking_never_sees_the_held_out_group():
         fit_stacking([r for r in rows if r["label"] == 1])
 
 
+def test_tied_weights_count_each_cue_in_its_own_units_and_keep_the_cue_when_the_cnn_was_never_wrong():
+    rng = np.random.default_rng(1)
+    # Six clips on which the CNN never errs (wide margins) and the cue is good but overlapping …
+    rows = [{"clip": f"c{k}", "label": y, "cnn_logit": float(rng.normal(6 * y - 3, 1)),
+             "texture": float(rng.normal(-3.0 if y else -1.6, 0.9))} for k in range(6) for y in (0, 1, 1)]
+    # … and a real clip the CNN gets wrong, whose background is clearly live.
+    fooled = {"clip": "x", "label": 0, "cnn_logit": 6.0, "texture": -1.4}
+    twin = {"clip": "x", "label": 1, "cnn_logit": 3.0, "texture": -2.6}
+    cnn = np.array([r["cnn_logit"] for r in rows])
+    texture = np.array([r["texture"] for r in rows])
+    tied = fit_stacking(rows)
+    assert tied.cnn * cnn.std() == pytest.approx(-tied.texture * texture.std())  # equal standardised weights
+    free = fit_stacking(rows, form="free")
+    assert free.cnn * cnn.std() > -free.texture * texture.std()  # free: the never-wrong CNN dominates …
+    score = lambda m, r: float(m.combine(np.array([r["cnn_logit"]]), r["texture"])[0])  # noqa: E731
+    assert score(free, fooled) > score(free, twin)  # … so the fooled real clip outranks a twin
+    assert score(tied, fooled) < score(tied, twin)  # tied: the live background keeps it below
+    held = nested_stacking([*rows, fooled, twin], form="free")
+    assert held["models"]["x"] == fit_stacking(rows, form="free")
+    with pytest.raises(ValueError, match="unknown stacking form"):
+        fit_stacking(rows, form="median")
+
+
 def test_the_combined_card_keeps_its_hash_check_and_refuses_a_broken_stack(tmp_path):
     card = json.loads(DEFAULT_CARD.read_text())
     shutil.copy(DEFAULT_CARD.parent / card["file"], tmp_path / card["file"])
@@ -113,3 +136,37 @@ def test_a_fold_card_names_the_fold_model_and_its_own_combination(tmp_path):
     assert loaded.card.temperature == Classifier.load().card.temperature
     alone = Classifier.load(fold_card(DEFAULT_CARD, onnx, tmp_path / "alone", stacking=None))
     assert alone.card.stacking is None  # the CNN alone: what the stack step scores
+
+
+def test_the_stack_step_refits_the_card_from_kept_rows_in_either_form(tmp_path):
+    from gateway.detector_train import stack_model
+
+    card = json.loads(DEFAULT_CARD.read_text())
+    rng = np.random.default_rng(3)
+    clips = ["a", "b", "c", "d"]
+    rows = [{"clip": c, "fold": f"fold{k + 1}", "kind": kind, "label": int(kind != "real"), "condition": cond,
+             "cnn_logit": float(rng.normal(5 if kind != "real" else -3, 2)),
+             "texture": float(rng.normal(-3.2 if kind != "real" else -1.3, 0.5))}
+            for k, c in enumerate(clips) for kind in ("real", "twinA", "twinB") for cond in ("clean", "x0.60-crf30")]
+    results = {}
+    for form in ("tied", "free"):
+        model, work = tmp_path / form / "model", tmp_path / form / "work"
+        (model / "folds").mkdir(parents=True)
+        work.mkdir()
+        shutil.copy(DEFAULT_CARD.parent / card["file"], model / card["file"])
+        (model / "companion.json").write_text(json.dumps(card))
+        for k, c in enumerate(clips):
+            (model / "folds" / f"fold{k + 1}.json").write_text(json.dumps({"held_out": [c]}))
+        (work / "rows.json").write_text(json.dumps(rows))
+        path = stack_model(model, tmp_path / "no-clips-needed", work=work, form=form)
+        written = json.loads(path.read_text())
+        assert written["stacking_fit"]["form"] == form and written["stacking_fit"]["rows"] == len(rows)
+        assert written["stacking"] == fit_stacking(rows, form=form).to_dict()
+        assert 0.9 <= written["thresholds"]["likely_synthetic"] <= 0.99
+        assert written["calibration"]["cnn_only_temperature"] == card["calibration"]["cnn_only_temperature"]
+        for k, c in enumerate(clips):  # each fold's combination never saw its clip's rows
+            fold = json.loads((model / "folds" / f"fold{k + 1}.json").read_text())
+            assert fold["stacking"] == fit_stacking([r for r in rows if r["clip"] != c], form=form).to_dict()
+        assert Classifier.load(path).card.stacking == Stacking.from_dict(written["stacking"])
+        results[form] = written["stacking"]
+    assert results["tied"] != results["free"]
