@@ -63,8 +63,10 @@ def write_mp4(path: Path, frames: list[np.ndarray], *, fps: float, crf: int = 20
         container.mux(stream.encode())
     return path
 
-def attack(path: Path) -> Path:
-    out = path.with_name(path.stem + "-half-crf28.mp4")
+def attack(path: Path, work: Path) -> Path:
+    """``path`` halved and re-encoded at CRF 28, written in ``work`` (never beside a source clip: the shared data
+    directory is read by path only)."""
+    out = work / f"{path.stem}-half-crf28.mp4"
     subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(path), "-vf", "scale=iw/2:ih/2", "-c:v", "libx264",
                     "-crf", "28", "-an", str(out)], check=True)
     return out
@@ -155,7 +157,7 @@ def main() -> None:
         classifier = fold_classifier(card_path, fold_json, work)
         for clip in held:
             for kind, label, path in files[clip]:
-                for condition, target in (("clean", path), ("attacked", attack(path))):
+                for condition, target in (("clean", path), ("attacked", attack(path, work))):
                     row = {"clip": clip, "kind": kind, "label": label, "fold": fold_json.stem,
                            **score(target, classifier)}
                     rows[condition].append(row)
@@ -177,7 +179,7 @@ def main() -> None:
     for path in clip_paths:
         copy = work / f"real-{path.name}"
         shutil.copy(path, copy)
-        for condition, target in (("clean", path), ("attacked", attack(copy))):
+        for condition, target in (("clean", path), ("attacked", attack(copy, work))):
             real_rows.append({"clip": path.stem, "condition": condition, **score(target, shipped)})
     results["shipped_on_real_in_sample"] = real_rows
 
@@ -194,7 +196,7 @@ def main() -> None:
         audio = read_audio(speech[index % len(speech)])
         frames = list(generator.prepare(read_image(portrait), audio, controls=Controls(seed=index)).frames())
         path = write_mp4(work / f"still-{portrait.stem}.mp4", frames[: 25 * 10], fps=25)
-        for condition, target in (("clean", path), ("attacked", attack(path))):
+        for condition, target in (("clean", path), ("attacked", attack(path, work))):
             still_rows.append({"portrait": portrait.name, "condition": condition, **score(target, shipped)})
     results["shipped_on_stills"] = still_rows
     results["seconds"] = round(time.perf_counter() - started, 1)

@@ -139,9 +139,10 @@ class ModelCard:
         return self.path.parent / self.file
 
     def summary(self) -> dict[str, Any]:
-        """Name, version, file hash and calibration: what a report names."""
+        """Name, version, file hash, calibration and whether the texture cue joins: what a report names."""
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "file": self.file,
-                "temperature": self.temperature, "trained": self.data.get("training", {}).get("date")}
+                "temperature": self.temperature, "trained": self.data.get("training", {}).get("date"),
+                "combined": self.stacking is not None}
 
 
 def plan_windows(

@@ -162,7 +162,9 @@ def _classifier(report: DetectionReport) -> str:
         ("CNN logit (face and mouth crops)", _e(cls.cnn_logit)),
         ("frozen-texture cue (background renewal, log; lower = more frozen, as a still animated by warping)",
          _e(cls.frozen_texture if cls.frozen_texture is not None else
-            ("not measured" if cls.score is not None else None))),
+            None if cls.score is None else
+            "not used by this model (the CNN alone)" if model and model.get("combined") is False else
+            "not measured (no background to read)")),
         ("likely-synthetic threshold", _e(cls.threshold)),
         ("model", _e(f"{model.get('name')} {model.get('version')}" if model else None)),
         ("model sha256", f"<code>{_e(model.get('sha256'))}</code>"),

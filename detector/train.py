@@ -54,7 +54,7 @@ from detector._align import CropGeometry
 from detector.classifier import plan_windows
 from detector.dataset import Track, load_tracks
 from detector.metrics import auc, brier, tpr_at_fpr
-from detector.model import CompanionNet
+from detector.model import INPUTS, CompanionNet
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class TrainConfig:
     window: int = 8
     frame_loss: float = 0.3
     seed: int = 0
+    inputs: str = "residual"  # detector.model.INPUTS: what each frame enters the network as
 
 
 class WindowSampler:
@@ -155,7 +156,7 @@ def train_model(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sampler = WindowSampler(tracks, geometry=geometry, window=config.window, rng=rng)
-    net = CompanionNet()
+    net = CompanionNet(inputs=config.inputs)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(1, config.steps // 20)
 
@@ -304,7 +305,9 @@ def write_card(
 ) -> Path:
     """The model card beside ``onnx_path``: what the file is, how to use it, what it saw, how it scored."""
     blob = onnx_path.read_bytes()
-    net = CompanionNet()
+    net = CompanionNet(inputs=config.inputs)
+    seen = {"motion": "the frame difference", "residual": "the high-pass residual and the frame difference",
+            "rgb": "the colours and the frame difference"}[config.inputs]
     card = {
         "name": MODEL_NAME,
         "version": version,
@@ -315,9 +318,11 @@ def write_card(
                    "inputs": {"face": "uint8 [windows, frames, 128, 128, 3] RGB",
                               "mouth": "uint8 [windows, frames, 96, 96, 3] RGB"},
                    "outputs": {"window_logit": "float [windows]", "frame_logit": "float [windows, frames]"}},
-        "architecture": {"description": "per-frame face and mouth CNN streams on the high-pass residual and the "
-                                        "frame difference (4x4 stride-4 stem, 3 stride-2 stages), temporal 1-D "
-                                        "convolution, mean over the window; trained from scratch",
+        "architecture": {"description": f"per-frame face and mouth CNN streams on {seen} (4x4 stride-4 stem, 3x3 "
+                                        "conv, 3 stride-2 stages, global average pooling), temporal 1-D "
+                                        "convolution, mean over the window; trained from scratch (no pretrained "
+                                        "weights)",
+                         "inputs": config.inputs,
                          "parameters": sum(p.numel() for p in net.parameters())},
         "input": {"geometry": geometry.to_dict(), "window": config.window, "frame_rate": FRAME_RATE,
                   "max_windows": MAX_WINDOWS, "min_seconds": MIN_SECONDS,
@@ -406,9 +411,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--version", default=None)
+    parser.add_argument("--inputs", choices=INPUTS, default=TrainConfig.inputs,
+                        help="what each frame enters the network as (default: the high-pass residual and the frame "
+                             "difference, as shipped)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    card = train(args.tracks, args.out, config=TrainConfig(steps=args.steps, seed=args.seed), folds=args.folds,
+    card = train(args.tracks, args.out, config=TrainConfig(steps=args.steps, seed=args.seed, inputs=args.inputs),
+                 folds=args.folds,
                  version=args.version, log=logger.info)
     print(card)  # noqa: T201
 

@@ -24,8 +24,8 @@ numbers stay honest, and portraits kept out of ``DIR`` measure generalisation to
 
 ``python -m gateway.detector_train stack --model var/detector/model --data CLIPS`` (:func:`stack_model`)
 then fits the combined model (CNN logit + the frozen-texture cue of :mod:`detector.texture`) out of
-fold, on files: each clip and its twins written as MP4, clean and under one random wild variant,
-read by the fold CNN that never saw the clip (docs/detector.md).
+fold: each clip and its twins, clean and under one random wild variant (in-memory codec round
+trips), read by the fold CNN that never saw the clip (docs/detector.md).
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def score_frames(classifier: Classifier, frames: list[np.ndarray], *, fps: float
 
 def stack_model(
     model_dir: Path, data: Path, *, seconds: float = DEFAULT_SECONDS, seed: int = 0, work: Path | None = None,
-    form: str = "tied", progress: Callable[[str], None] | None = None,
+    form: str = "tied", cue: str = "always", progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Fit the combined model of ``model_dir`` (the ``--out/model`` of ``train``) out of fold and update its card.
 
@@ -273,7 +273,10 @@ def stack_model(
     ``likely-synthetic`` threshold are refitted on those held-out combined logits; the shipped combined
     model is fitted on every row. ``work`` keeps the scored rows (``rows.json``) and reuses them when
     present. ``form`` is the combined model's form (:func:`detector.stacking.fit_stacking`: ``tied``, equal
-    weight on the two standardised cues, or ``free``). Returns the card's path.
+    weight on the two standardised cues, or ``free``). ``cue="always"`` (the default) combines; ``"auto"``
+    keeps the combination only when its held-out AUC on these rows beats the fold CNNs' own logits on the same
+    rows, otherwise the card stays the CNN alone (``stacking`` null, its own temperature and threshold);
+    ``"never"`` keeps the CNN alone. The comparison is recorded either way (``stacking_fit``). Returns the card's path.
     """
     import datetime as dt
     import json
@@ -321,41 +324,58 @@ def stack_model(
         cached.write_text(json.dumps(rows))
     nested = nested_stacking([{**r, "group": r["fold"]} for r in rows], group="group", form=form)
     held_rows = nested["rows"]
-    for fold in folds:
-        meta = json.loads(fold.read_text())
-        meta["stacking"] = nested["models"][fold.stem].to_dict()
-        fold.write_text(json.dumps(meta))
     logits = np.array([r["logit"] for r in held_rows])
     labels = np.array([r["label"] for r in held_rows])
+    cnn_logits = np.array([r["cnn_logit"] for r in held_rows])
     temperature = fit_temperature(logits, labels)
     probs = 1 / (1 + np.exp(-logits / temperature))
-    top_real = float(probs[labels == 0].max())
-    likely = max(0.9, min(0.99, top_real + 0.01))
-    final = fit_stacking(rows, form=form)
+    combined_auc, cnn_auc = auc(labels, probs), auc(labels, cnn_logits)
+    use_cue = {"auto": combined_auc > cnn_auc, "always": True, "never": False}[cue]
+    for fold in folds:
+        meta = json.loads(fold.read_text())
+        meta["stacking"] = nested["models"][fold.stem].to_dict() if use_cue else None
+        fold.write_text(json.dumps(meta))
     (model_dir / "folds" / "stacking_rows.json").write_text(json.dumps(held_rows, indent=1))
     card = json.loads(card_path.read_text())
-    card["stacking"] = final.to_dict()
-    card["stacking_fit"] = {"form": form, "l2": L2, "rows": len(rows),
-                            "method": "penalised logistic regression on the standardised CNN logit and cue"
-                                      + (" added with equal weight (the cue's sign flipped): only the common scale "
-                                         "and the bias are fitted" if form == "tied" else ", one weight each")}
-    card["architecture"]["combined"] = (
-        "window logit = bias + cnn × CNN window logit + texture × the clip's frozen-texture cue (detector.texture: "
-        "log of the background's motion-compensated high-pass change over its level; median over ≤ 8 windows)")
-    card["calibration"] = {
-        "method": "temperature scaling of the combined clip logit",
-        "temperature": round(temperature, 4),
-        "fitted_on": "held-out combined logits: each fold's CNN on the files of the clips it never saw, combined "
-                     "by a model fitted without them (clean and one 0.5–0.8× + CRF 23–35 variant per file)",
-        "cnn_only_temperature": card["calibration"].get("cnn_only_temperature", card["calibration"].get("temperature")),
+    calibration = card["calibration"]
+    cnn_temperature = calibration.get("cnn_only_temperature", calibration["temperature"])
+    cnn_likely = calibration.get("cnn_only_likely_synthetic", card["thresholds"]["likely_synthetic"])
+    card["stacking_fit"] = {
+        "form": form, "l2": L2, "rows": len(rows), "cue": cue,
+        "chosen": "combined" if use_cue else "cnn-alone",
+        "held_out_auc": {"combined": round(combined_auc, 4), "cnn_alone": round(cnn_auc, 4)},
+        "method": "penalised logistic regression on the standardised CNN logit and cue"
+                  + (" added with equal weight (the cue's sign flipped): only the common scale and the bias are "
+                     "fitted" if form == "tied" else ", one weight each"),
     }
-    card["thresholds"]["likely_synthetic"] = round(likely, 4)
+    if use_cue:
+        top_real = float(probs[labels == 0].max())
+        card["stacking"] = fit_stacking(rows, form=form).to_dict()
+        card["architecture"]["combined"] = (
+            "window logit = bias + cnn × CNN window logit + texture × the clip's frozen-texture cue (detector.texture: "
+            "log of the background's motion-compensated high-pass change over its level; median over ≤ 8 windows)")
+        card["calibration"] = {
+            "method": "temperature scaling of the combined clip logit",
+            "temperature": round(temperature, 4),
+            "fitted_on": "held-out combined logits: each fold's CNN on the files of the clips it never saw, combined "
+                         "by a model fitted without them (clean and one 0.5–0.8× + CRF 23–35 variant per file)",
+            "cnn_only_temperature": cnn_temperature,
+            "cnn_only_likely_synthetic": cnn_likely,
+        }
+        card["thresholds"]["likely_synthetic"] = round(max(0.9, min(0.99, top_real + 0.01)), 4)
+    else:  # the CNN alone, as train() calibrated it
+        card["stacking"] = None
+        card["architecture"].pop("combined", None)
+        card["calibration"] = {"method": "temperature scaling of the clip logit (mean of window logits)",
+                               "temperature": cnn_temperature,
+                               "fitted_on": "out-of-fold clip logits of the cross-validation (every variant)"}
+        card["thresholds"]["likely_synthetic"] = cnn_likely
     card.setdefault("evaluation", {})["combined_file_level"] = {
         "date": dt.date.today().isoformat(),
         "rows": {"real": int((labels == 0).sum()), "synthetic": int((labels == 1).sum())},
-        "auc": round(auc(labels, probs), 4), "tpr_at_1pct_fpr": round(tpr_at_fpr(labels, probs, fpr=0.01), 4),
+        "auc": round(combined_auc, 4), "tpr_at_1pct_fpr": round(tpr_at_fpr(labels, probs, fpr=0.01), 4),
         "brier": round(brier(labels, probs), 4),
-        "cnn_only_auc": round(auc(labels, np.array([r["cnn_logit"] for r in held_rows])), 4),
+        "cnn_only_auc": round(cnn_auc, 4),
         "texture_only_auc": round(auc(labels, -np.array([r["texture"] if r["texture"] is not None else 0.0
                                                          for r in held_rows])), 4),
     }
@@ -377,10 +397,12 @@ def main(argv: list[str] | None = None) -> None:
     stack.add_argument("--work", type=Path, default=None, help="keep (and reuse) the scored rows here")
     stack.add_argument("--form", choices=("tied", "free"), default="tied",
                        help="tied: equal weight on the standardised cues (default); free: one weight each (v2.0)")
+    stack.add_argument("--cue", choices=("always", "auto", "never"), default="always",
+                       help="always (default): combine; auto: only if it beats the CNN alone on the held-out rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     print(stack_model(args.model, args.data, seconds=args.seconds, seed=args.seed, work=args.work,  # noqa: T201
-                      form=args.form, progress=lambda line: print(line, flush=True)))  # noqa: T201
+                      form=args.form, cue=args.cue, progress=lambda line: print(line, flush=True)))  # noqa: T201
 
 
 if __name__ == "__main__":

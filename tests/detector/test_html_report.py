@@ -48,10 +48,15 @@ def test_the_page_is_self_contained(html_report):
     assert text.index('id="provenance"') < text.index('id="watermark"') < text.index('id="classifier"')
     assert report["classifier"]["model"]["sha256"] in text
     assert report["verdict"].upper().replace("-", " ") in text
-    # The two pieces of evidence behind the combined score are shown, with the values the JSON holds.
-    assert report["classifier"]["frozen_texture"] is not None and report["classifier"]["cnn_logit"] is not None
-    assert "frozen-texture cue" in text and str(report["classifier"]["frozen_texture"]) in text
-    assert str(report["classifier"]["cnn_logit"]) in text
+    # The evidence behind the score is shown, with the values the JSON holds: the CNN's logit, and the
+    # frozen-texture cue when the card combines it (otherwise the page says the model does not use it).
+    assert report["classifier"]["cnn_logit"] is not None and str(report["classifier"]["cnn_logit"]) in text
+    assert "frozen-texture cue" in text
+    if report["classifier"]["model"]["combined"]:
+        assert report["classifier"]["frozen_texture"] is not None
+        assert str(report["classifier"]["frozen_texture"]) in text
+    else:
+        assert report["classifier"]["frozen_texture"] is None and "not used by this model" in text
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/setup installs it)")
