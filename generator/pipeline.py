@@ -38,6 +38,23 @@ logger = logging.getLogger(__name__)
 MAX_SECONDS = 600.0
 
 
+def rig_and_speech(
+    portrait_rgb: np.ndarray, audio: Audio, *, zoom: float, fps: float, transcript: str | None,
+    timings: dict[str, float] | None = None,
+) -> tuple[PortraitRig, SpeechTrack]:
+    """What every backend builds before it plans motion: the portrait's rig and the speech track (each timed
+    into ``timings`` when given). Refuses audio over :data:`MAX_SECONDS`."""
+    if audio.duration_s > MAX_SECONDS:
+        raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
+    started = time.perf_counter()
+    rig = build_rig(portrait_rgb, find_face(portrait_rgb), zoom=zoom)
+    rigged = time.perf_counter()
+    speech = analyse_speech(audio, fps=fps, transcript=transcript)
+    if timings is not None:
+        timings["rig"], timings["speech"] = rigged - started, time.perf_counter() - rigged
+    return rig, speech
+
+
 @dataclass
 class Generation:
     """One prepared generation: everything needed to render its frames, window by window."""
@@ -84,16 +101,9 @@ class DefaultGenerator:
         fps: float = 25.0,
     ) -> Generation:
         controls = controls or Controls()
-        if audio.duration_s > MAX_SECONDS:
-            raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
         timings: dict[str, float] = {}
-        started = time.perf_counter()
-        landmarks = find_face(portrait_rgb)
-        rig = build_rig(portrait_rgb, landmarks, zoom=controls.zoom)
-        timings["rig"] = time.perf_counter() - started
-        started = time.perf_counter()
-        speech = analyse_speech(audio, fps=fps, transcript=transcript)
-        timings["speech"] = time.perf_counter() - started
+        rig, speech = rig_and_speech(portrait_rgb, audio, zoom=controls.zoom, fps=fps, transcript=transcript,
+                                     timings=timings)
         started = time.perf_counter()
         motion = plan_motion(speech, controls=controls)
         timings["motion"] = time.perf_counter() - started

@@ -31,7 +31,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from faces import find_face
 from generator.errors import GeneratorError
 from generator.learned.checkpoint import MODELS_DIR, MotionModel, file_sha256, load_from_card
 from generator.learned.flow import DEFAULT_GUIDANCE, Guidance
@@ -39,10 +38,9 @@ from generator.learned.inference import generate_latents, iter_latent_windows
 from generator.learned.model import EMOTION_NAMES
 from generator.motion import EMOTIONS, Controls, MotionTrack
 from generator.motion_data import SMOOTH_S, AudioEncoder, MotionBasis, audio_features, poses_from_latent
-from generator.pipeline import MAX_SECONDS, Generation
+from generator.pipeline import Generation, rig_and_speech
 from generator.render import render_frame
-from generator.rig import build_rig
-from generator.speech import SpeechTrack, analyse_speech
+from generator.speech import SpeechTrack
 from likeness import __version__
 from media import Audio
 
@@ -87,15 +85,22 @@ class LearnedGenerator:
     def motion(self, audio: Audio, *, n_frames: int, fps: float, controls: Controls,
                speech: SpeechTrack | None = None, guidance: Guidance | None = None) -> MotionTrack:
         """The motion track for ``audio`` (model latents decoded, then the controls applied)."""
-        feats = audio_features(audio, fps=fps, n_frames=n_frames, encoder=self.audio_encoder)
-        emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
-        latents = generate_latents(
-            feats, model=self.model, has_audio=True, gaze=(0.0, 0.0) if controls.gaze == "camera" else None,
-            distance=0.0, emotion=controls.emotion if emotion_conditioned else None,
-            guidance=guidance or self.guidance, seed=controls.seed,
-        )
+        feats, conditions, emotion_conditioned = self._conditioning(audio, n_frames=n_frames, fps=fps,
+                                                                    controls=controls, guidance=guidance)
+        latents = generate_latents(feats, model=self.model, **conditions)
         track = poses_from_latent(latents, basis=self.basis, fps=fps, speech=speech, smooth_s=SMOOTH_S)
         return apply_controls(track, controls, emotion_conditioned=emotion_conditioned)
+
+    def _conditioning(self, audio: Audio, *, n_frames: int, fps: float, controls: Controls,
+                      guidance: Guidance | None) -> tuple[np.ndarray, dict, bool]:
+        """The audio features, the sampler's conditions for ``controls``, and whether the model was conditioned on
+        the requested emotion (when not, :func:`apply_controls` adds the rule-based offset)."""
+        feats = audio_features(audio, fps=fps, n_frames=n_frames, encoder=self.audio_encoder)
+        emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
+        conditions = {"has_audio": True, "gaze": (0.0, 0.0) if controls.gaze == "camera" else None,
+                      "distance": 0.0, "emotion": controls.emotion if emotion_conditioned else None,
+                      "guidance": guidance or self.guidance, "seed": controls.seed}
+        return feats, conditions, emotion_conditioned
 
     def prepare(
         self,
@@ -108,18 +113,12 @@ class LearnedGenerator:
         guidance: Guidance | None = None,
     ) -> Generation:
         controls = controls or Controls()
-        if audio.duration_s > MAX_SECONDS:
-            raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
         if abs(fps - self.model.fps) > 1e-6:
             raise GeneratorError(f"the learned backend renders at the {self.model.fps:g} fps its model was trained "
                                  f"at, not {fps:g}")
         timings: dict[str, float] = {}
-        started = time.perf_counter()
-        rig = build_rig(portrait_rgb, find_face(portrait_rgb), zoom=controls.zoom)
-        timings["rig"] = time.perf_counter() - started
-        started = time.perf_counter()
-        speech = analyse_speech(audio, fps=fps, transcript=transcript)
-        timings["speech"] = time.perf_counter() - started
+        rig, speech = rig_and_speech(portrait_rgb, audio, zoom=controls.zoom, fps=fps, transcript=transcript,
+                                     timings=timings)
         started = time.perf_counter()
         motion = self.motion(audio, n_frames=speech.n_frames, fps=fps, controls=controls, speech=speech,
                              guidance=guidance)
@@ -145,18 +144,11 @@ class LearnedGenerator:
         controls = controls or Controls()
         if window < 1:
             raise GeneratorError("a window holds at least one frame")
-        if audio.duration_s > MAX_SECONDS:
-            raise GeneratorError(f"the audio is {audio.duration_s:.0f} s long; at most {MAX_SECONDS:.0f} s per clip")
         fps = self.model.fps
-        rig = build_rig(portrait_rgb, find_face(portrait_rgb), zoom=controls.zoom)
-        speech = analyse_speech(audio, fps=fps, transcript=transcript)
-        feats = audio_features(audio, fps=fps, n_frames=speech.n_frames, encoder=self.audio_encoder)
-        emotion_conditioned = controls.emotion in {EMOTION_NAMES[i] for i in self.model.emotions}
-        latent_windows = iter_latent_windows(
-            self.model, feats, has_audio=True, gaze=(0.0, 0.0) if controls.gaze == "camera" else None,
-            distance=0.0, emotion=controls.emotion if emotion_conditioned else None,
-            guidance=guidance or self.guidance, seed=controls.seed,
-        )
+        rig, speech = rig_and_speech(portrait_rgb, audio, zoom=controls.zoom, fps=fps, transcript=transcript)
+        feats, conditions, emotion_conditioned = self._conditioning(audio, n_frames=speech.n_frames, fps=fps,
+                                                                    controls=controls, guidance=guidance)
+        latent_windows = iter_latent_windows(self.model, feats, **conditions)
         # The decoding low-pass (SMOOTH_S) looks `reach` frames ahead: a frame is decoded once the latents
         # `reach` frames past it are sampled (or the clip has ended), so streaming renders exactly what
         # `prepare` plans for the whole clip.

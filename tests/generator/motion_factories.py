@@ -13,6 +13,7 @@ from faces import find_face
 from faces import mesh as fm
 from media import read_image
 
+SENTENCE = "Please bring me a warm cup of coffee before the meeting starts."  # spoken by the `speech` fixture
 SHARED_DATA = Path(os.environ.get("LIKENESS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 LOWER_FACE = tuple(sorted(set(fm.LOWER_LIP_INNER[1:-1] + fm.LOWER_LIP_OUTER[1:-1] + (152, 148, 176, 377, 400, 17,
                                                                                     84, 314, 18, 200, 199))))

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib.cbook
 import numpy as np
 import pytest
 import safetensors.torch
 import torch
 from learned_factories import AUDIO_DIM, LATENT_NAMES, write_synthetic_dataset
+from motion_factories import SENTENCE
 
 from generator import Controls, GeneratorError, available_backends, get_generator
 from generator.learned import (
@@ -34,7 +34,6 @@ from generator.learned.checkpoint import SHIPPED_CARD, file_sha256
 from generator.learned.data import WindowSampler, load_dataset
 from generator.learned.flow import sample_window
 from generator.learned.train import main as train_main
-from media import Audio, read_image
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -284,24 +283,6 @@ def test_the_shipped_model_matches_its_card():
     assert model.net.parameter_count() == card["architecture"]["parameters"] <= 5_000_000
     assert model.config.name == "small" and model.latent_names == card["latent_names"]
     assert file_sha256(SHIPPED_CARD.parent / card["basis"]["file"]) == card["basis"]["sha256"]
-
-
-@pytest.fixture(scope="module")
-def portrait() -> np.ndarray:
-    return read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-
-
-SENTENCE = "Please bring me a warm cup of coffee before the meeting starts."
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> Audio:  # type: ignore[no-untyped-def]
-    from media import read_audio
-
-    assert shutil.which("espeak-ng"), "espeak-ng is not installed (scripts/setup installs it)"
-    path = tmp_path_factory.mktemp("speech") / "s.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), SENTENCE], check=True, capture_output=True)
-    return read_audio(path)
 
 
 @pytest.fixture(scope="module")
