@@ -208,16 +208,25 @@ def _configure_logging(verbose: int) -> None:
 
 
 def _run(command: click.Command, argv: list[str] | None) -> int:
+    """Run a click/typer command; usage errors and :class:`LikenessError` become one line and an exit code.
+
+    typer ≥ 0.26 carries its own copy of click, so its exceptions are caught by typer's classes as well
+    as click's (a usage error must never print a traceback).
+    """
     try:
         command.main(args=argv, prog_name=command.name, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
+    except (click.exceptions.Exit, typer.Exit) as exc:
+        return int(getattr(exc, "exit_code", getattr(exc, "code", 0)) or 0)
+    except (click.exceptions.Abort, typer.Abort):
         err.print("aborted")
         return 1
+    except (click.ClickException, typer.exceptions.TyperException) as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc}", markup=False)
+        return 2
     except LikenessError as exc:
         err.print(f"error: {exc.message}", markup=False)
         return exc.exit_code
