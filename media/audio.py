@@ -136,7 +136,7 @@ def read_audio(
         raise MediaError(f"this is {kind.description}, not audio")
     container = open_input(source, kind=kind)
     try:
-        stream = _audio_stream(container)
+        stream = _audio_stream(container, limits=limits)
         samples, rate = _decode(container, stream, kind=kind, sample_rate=sample_rate, limits=limits)
     finally:
         container.close()
@@ -148,7 +148,7 @@ def _sniff(source: Source) -> MediaType:
     return sniff_bytes(source) if isinstance(source, bytes) else sniff_file(source)
 
 
-def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.AudioStream:
+def _audio_stream(container: av.container.InputContainer, *, limits: Limits) -> av.audio.stream.AudioStream:
     if not container.streams.audio:
         holds = " (it holds only video)" if container.streams.video else ""
         raise MediaError(f"the file has no audio track{holds}")
@@ -158,10 +158,12 @@ def _audio_stream(container: av.container.InputContainer) -> av.audio.stream.Aud
         raise MediaError("the audio track's codec is unknown or not supported (or its header is corrupt)")
     if context.sample_rate <= 0 or context.sample_rate > MAX_SAMPLE_RATE:
         raise MediaError(f"the audio track declares an impossible sample rate ({context.sample_rate})")
+    limits.check_sample_rate(context.sample_rate, what="the audio track")
     if context.channels > MAX_CHANNELS:
         raise MediaError(
             f"the audio track has {context.channels} channels; at most {MAX_CHANNELS} are supported"
         )
+    limits.check_channels(context.channels, what="the audio track")
     return stream
 
 
@@ -211,7 +213,11 @@ def _decode(
 
 
 class _Samples:
-    """Decoded frames → float32 (channels, n) at one rate and in the first frame's channel layout."""
+    """Decoded frames → float32 (channels, n) at one rate and in the first frame's channel layout.
+
+    Frames are resampled to packed float (see :meth:`_take`); the header's sample rate and channel
+    count are checked again on every frame, since a stream may change them (joined MP3s).
+    """
 
     def __init__(self, *, rate: int, limits: Limits) -> None:
         self.rate = rate
@@ -226,11 +232,13 @@ class _Samples:
     def add(self, frame: av.AudioFrame) -> None:
         if frame.layout.nb_channels > MAX_CHANNELS:
             raise MediaError(f"the audio has {frame.layout.nb_channels} channels; at most {MAX_CHANNELS}")
+        self.limits.check_channels(frame.layout.nb_channels)
+        self.limits.check_sample_rate(frame.sample_rate)
         signature = (frame.format.name, frame.layout.name, frame.sample_rate)
         if signature != self.signature:  # the first frame, or a change mid-stream (joined MP3s)
             self._flush()
             self.layout = self.layout or frame.layout
-            self.resampler = av.AudioResampler(format="fltp", layout=self.layout, rate=self.rate)
+            self.resampler = av.AudioResampler(format="flt", layout=self.layout, rate=self.rate)
             self.signature = signature
         assert self.resampler is not None
         for out in self.resampler.resample(frame):
@@ -251,8 +259,12 @@ class _Samples:
                 self._take(out)
 
     def _take(self, frame: av.AudioFrame) -> None:
-        array = frame.to_ndarray()
-        self.chunks.append(array.astype(np.float32, copy=False))
+        # Packed float ("flt"): one plane of interleaved samples, read directly. Never to_ndarray() on
+        # planar audio: PyAV 18.1 counts 9 planes for 8 channels and crashes the process reading them.
+        channels = frame.layout.nb_channels
+        interleaved = np.frombuffer(frame.planes[0], dtype=np.float32, count=frame.samples * channels)
+        array = interleaved.reshape(frame.samples, channels).T.copy()
+        self.chunks.append(array)
         self.total += array.shape[1]
         if self.total > self.budget:
             raise MediaTooLargeError(f"audio lasts more than {self.limits.max_duration_s:g} s, the limit")

@@ -2,12 +2,16 @@
 
 >>> from media.limits import Limits
 >>> limits = Limits.image()
->>> limits.max_bytes // 2**20, limits.max_side
-(25, 12000)
->>> limits.check_frame_size(30000, height=30000, what="image")
+>>> limits.max_bytes // 2**20, limits.max_side, limits.max_pixels
+(25, 8192, 16777216)
+>>> limits.check_frame_size(7000, height=7000, what="image")
 Traceback (most recent call last):
 ...
-media.errors.MediaTooLargeError: image is 30000x30000, over the limit of 12000 pixels a side
+media.errors.MediaTooLargeError: image is 7000x7000 (49.0 megapixels), over the limit of 16.8 megapixels
+>>> Limits.audio().check_sample_rate(768_000)
+Traceback (most recent call last):
+...
+media.errors.MediaError: the audio's sample rate is 768000 Hz; 8000 to 192000 Hz are supported
 
 The readers check the file size first (``stat``), then the dimensions and duration the
 container header declares (before a frame is decoded: safe against decompression bombs), and
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from media.errors import MediaTooLargeError
+from media.errors import MediaError, MediaTooLargeError
 
 MiB = 1024 * 1024
 
@@ -28,7 +32,8 @@ class Limits:
     """What one upload may hold. Readers default to the named constructor for their kind.
 
     ``max_pixels`` and ``max_side`` apply to each frame or image; ``max_duration_s`` and
-    ``max_frames`` to video and audio (image readers do not look at them).
+    ``max_frames`` to video and audio (image readers do not look at them); ``max_channels`` and
+    the sample rates to audio tracks (checked from the header and again on every decoded frame).
     """
 
     max_bytes: int = 512 * MiB
@@ -36,11 +41,18 @@ class Limits:
     max_side: int = 4096
     max_duration_s: float = 600.0
     max_frames: int = 36_000
+    max_channels: int = 8
+    min_sample_rate: int = 8_000
+    max_sample_rate: int = 192_000
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pixels", "max_side", "max_duration_s", "max_frames"):
+        for name in ("max_bytes", "max_pixels", "max_side", "max_duration_s", "max_frames", "max_channels",
+                     "min_sample_rate", "max_sample_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Limits.{name} must be positive, not {getattr(self, name)!r}")
+        if self.min_sample_rate > self.max_sample_rate:
+            raise ValueError(f"Limits.min_sample_rate ({self.min_sample_rate}) is above max_sample_rate "
+                             f"({self.max_sample_rate})")
 
     @classmethod
     def video(cls) -> Limits:
@@ -49,9 +61,24 @@ class Limits:
                    max_frames=36_000)
 
     @classmethod
+    def statement(cls) -> Limits:
+        """Consent statement recordings: 256 MiB, at most 4K UHD (3840 a side, 8.3 megapixels).
+
+        The statement checks decode its frames scaled down to at most 1920 a side (2.1 megapixels
+        at 16:9). The duration limit is the video one: the statement's own, shorter limit is
+        checked with its own message.
+        """
+        return cls(max_bytes=256 * MiB, max_pixels=3840 * 2160, max_side=3840, max_duration_s=600.0,
+                   max_frames=36_000)
+
+    @classmethod
     def image(cls) -> Limits:
-        """Portraits and reference photos: 25 MiB, 50 megapixels, 12,000 pixels a side."""
-        return cls(max_bytes=25 * MiB, max_pixels=50_000_000, max_side=12_000, max_duration_s=1.0,
+        """Portraits and reference photos: 25 MiB, 16.8 megapixels (4096²), 8192 pixels a side.
+
+        A 16.8-megapixel RGB image decodes to 50 MiB; the old 50-megapixel limit let a 156 KiB PNG
+        of 7000×7000 decode to 729 MiB.
+        """
+        return cls(max_bytes=25 * MiB, max_pixels=4096 * 4096, max_side=8192, max_duration_s=1.0,
                    max_frames=1)
 
     @classmethod
@@ -79,6 +106,17 @@ class Limits:
             raise MediaTooLargeError(
                 f"{what} lasts {seconds:.1f} s, over the limit of {self.max_duration_s:g} s"
             )
+
+    def check_sample_rate(self, rate: int, *, what: str = "the audio") -> None:
+        """A refusal (:class:`MediaError`: a format, not a size) outside the supported sample rates."""
+        if not self.min_sample_rate <= rate <= self.max_sample_rate:
+            raise MediaError(f"{what}'s sample rate is {rate} Hz; {self.min_sample_rate} to "
+                             f"{self.max_sample_rate} Hz are supported")
+
+    def check_channels(self, channels: int, *, what: str = "the audio") -> None:
+        if channels > self.max_channels:
+            raise MediaError(f"{what} has {channels} channels; at most {self.max_channels} are supported "
+                             "(mono and stereo are what speech needs)")
 
     def check_frames(self, count: int, *, at_least: bool = False) -> None:
         """``at_least``: ``count`` frames were found so far (while decoding), there may be more."""

@@ -19,6 +19,8 @@
 >>> frames = list(iter_frames(path, every=3))
 >>> len(frames), frames[0].shape, frames[0].dtype
 (4, (48, 64, 3), dtype('uint8'))
+>>> next(iter_frames(path, max_side=32)).shape    # scaled down while converting to RGB
+(24, 32, 3)
 
 Frames come out as they are meant to be displayed: a rotation in the container's display
 matrix (phones) is applied, and :class:`VideoInfo` reports the displayed width and height.
@@ -118,11 +120,14 @@ def iter_frames(
     *,
     every: int = 1,
     max_frames: int | None = None,
+    max_side: int | None = None,
     limits: Limits | None = None,
 ) -> Iterator[np.ndarray]:
     """Decoded frames as contiguous RGB ``uint8`` arrays of shape (H, W, 3).
 
-    Yields frames 0, ``every``, 2·``every``, … and at most ``max_frames`` of them. The size limit
+    Yields frames 0, ``every``, 2·``every``, … and at most ``max_frames`` of them; a frame larger
+    than ``max_side`` pixels a side is scaled down (area average, aspect kept) by the converter
+    that makes it RGB, so a full-size RGB copy never exists. The size limit
     and the file type are checked now; the header limits when iteration starts. A corrupt or
     truncated file yields what decodes, then raises :class:`MediaError` (callers may keep what
     they have). The file is closed when the iterator is exhausted, closed or garbage-collected.
@@ -131,13 +136,16 @@ def iter_frames(
         raise ValueError(f"every must be at least 1, not {every}")
     if max_frames is not None and max_frames < 0:
         raise ValueError(f"max_frames must not be negative, not {max_frames}")
+    if max_side is not None and max_side < 2:
+        raise ValueError(f"max_side must be at least 2, not {max_side}")
     limits = limits or Limits.video()
     kind = _video_kind(path, limits=limits)
-    return _frames(path, kind=kind, every=every, max_frames=max_frames, limits=limits)
+    return _frames(path, kind=kind, every=every, max_frames=max_frames, max_side=max_side, limits=limits)
 
 
 def _frames(
-    path: Path | str, *, kind: MediaType, every: int, max_frames: int | None, limits: Limits
+    path: Path | str, *, kind: MediaType, every: int, max_frames: int | None, max_side: int | None,
+    limits: Limits,
 ) -> Iterator[np.ndarray]:
     if max_frames == 0:
         return
@@ -161,7 +169,7 @@ def _frames(
                     if (frame.width, frame.height) != (width, height):  # the header may lie
                         limits.check_frame_size(frame.width, height=frame.height)
                         width, height = frame.width, frame.height
-                    yield _rgb(frame)
+                    yield _rgb(frame, max_side=max_side)
                     yielded += 1
                     if max_frames is not None and yielded >= max_frames:
                         return
@@ -178,12 +186,24 @@ def _frames(
         container.close()
 
 
-def _rgb(frame: av.VideoFrame) -> np.ndarray:
-    array: np.ndarray = frame.to_ndarray(format="rgb24")
+def _rgb(frame: av.VideoFrame, *, max_side: int | None = None) -> np.ndarray:
+    size = scaled_size(frame.width, height=frame.height, max_side=max_side)
+    if size == (frame.width, frame.height):
+        array: np.ndarray = frame.to_ndarray(format="rgb24")
+    else:
+        array = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
     turns = _quarter_turns(frame.rotation)
     if turns:
         array = np.rot90(array, turns)
     return np.ascontiguousarray(array)
+
+
+def scaled_size(width: int, *, height: int, max_side: int | None) -> tuple[int, int]:
+    """``width`` x ``height`` scaled down (aspect kept, rounded) so that neither side passes ``max_side``."""
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, min(max_side, round(width * scale))), max(1, min(max_side, round(height * scale)))
 
 
 def _quarter_turns(rotation: float) -> int:

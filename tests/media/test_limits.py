@@ -41,10 +41,13 @@ def test_named_limits():
     assert video.max_pixels == 4096 * 4096
     assert video.max_duration_s == 600
     assert image.max_bytes == 25 * 2**20
-    assert image.max_pixels == 50_000_000
-    assert image.max_side == 12_000
+    assert image.max_pixels == 4096 * 4096  # 16.8 megapixels: 50 MiB as RGB
+    assert image.max_side == 8192
     assert audio.max_bytes == 100 * 2**20
     assert audio.max_duration_s == 600
+    assert (audio.min_sample_rate, audio.max_sample_rate, audio.max_channels) == (8_000, 192_000, 8)
+    statement = Limits.statement()
+    assert (statement.max_side, statement.max_pixels) == (3840, 3840 * 2160)
     with pytest.raises(ValueError, match="max_side"):
         Limits(max_side=0)
     assert Limits.video() == Limits.video()
@@ -68,12 +71,12 @@ def test_png_header_claiming_30000_square_is_refused_before_decoding(tmp_path):
     path.write_bytes(_png_header(30_000, 30_000))
     with pytest.raises(MediaTooLargeError) as caught:
         read_image(path)
-    assert str(caught.value) == "image is 30000x30000, over the limit of 12000 pixels a side"
+    assert str(caught.value) == "image is 30000x30000, over the limit of 8192 pixels a side"
     assert caught.value.http_status == 413
     assert isinstance(caught.value, MediaError)
-    pixels = r"image is 9000x9000 \(81\.0 megapixels\), over the limit of 50\.0 megapixels"
+    pixels = r"image is 7000x7000 \(49\.0 megapixels\), over the limit of 16\.8 megapixels"
     with pytest.raises(MediaTooLargeError, match=pixels):
-        read_image(_png_header(9000, 9000))
+        read_image(_png_header(7000, 7000))
 
 
 def test_video_frame_size_and_duration_limits(make_video):
@@ -114,6 +117,6 @@ def test_webp_canvas_is_checked_before_the_decoder_allocates_it(kind):
     data = b"RIFF" + (4 + len(chunk)).to_bytes(4, "little") + b"WEBP" + chunk
     decoder = mock.Mock()
     with mock.patch.dict(media.image._DECODERS, {MediaType.WEBP: decoder}):
-        with pytest.raises(MediaTooLargeError, match="over the limit of 12000 pixels a side"):
+        with pytest.raises(MediaTooLargeError, match="over the limit of 8192 pixels a side"):
             read_image(data)
     decoder.assert_not_called()
