@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, LargeBinary, Text
+from sqlalchemy import Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -30,6 +30,8 @@ class AuditEntry(SQLModel, table=True):
     """One leaf of the log. Append-only."""
 
     __tablename__ = "audit_entries"
+    # a consent's own entries (its grant, revocations) found without reading its generation decisions
+    __table_args__ = (Index("ix_audit_entries_consent_kind", "consent_id", "kind"),)
 
     leaf_index: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False},
                             description="0, 1, 2, … without gaps: the leaf's position in the tree")

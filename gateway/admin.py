@@ -1,12 +1,24 @@
 """``/admin``: trust & safety reviewers search, verify and export the audit log, and review partners and jobs.
 
-Admin credentials are separate from partner keys (``likeness admin add NAME`` prints an
-``lka_…`` token once): a partner key never opens an admin route, and an admin token never
-calls the partner API. Pages take the token once through a login form and keep it in an
-HttpOnly, SameSite=Strict cookie scoped to ``/admin`` (every request re-checks it against the
-database, so revoking the token ends the session at once); the JSON routes under
-``/admin/api`` take ``Authorization: Bearer lka_…``. Every state-changing form carries a CSRF
-token bound to the session, and every admin action is itself written to the audit log.
+Admin credentials are separate from partner keys (``likeness admin add NAME [--expires-in 90d]``
+prints an ``lka_…`` token once; every token expires): a partner key never opens an admin route,
+and an admin token never calls the partner API. The JSON routes under ``/admin/api`` take
+``Authorization: Bearer lka_…`` (a revoked or expired token: 401).
+
+Pages take the token once through the login form, which starts a server-side session
+(``admin_sessions``): the ``likeness_admin`` cookie (HttpOnly, SameSite=Strict, Path=/admin,
+Secure in production or over HTTPS) holds only the session's random 256-bit id, the database
+only its SHA-256. Every request re-checks the session: it ends at logout (deleted server-side,
+so a replayed cookie is refused), after ``LIKENESS_ADMIN_SESSION_IDLE_MINUTES`` without a
+request, ``LIKENESS_ADMIN_SESSION_LIFETIME_HOURS`` after login, or when its token is revoked or
+expires. Every state-changing form carries a CSRF value that is an HMAC keyed by the session id
+(another session's value is refused) and must come from this site (``Origin`` exactly ours,
+``Origin: null`` refused; see ``consent.portal.from_this_site``). Every admin action is written
+to the audit log.
+
+For code outside the routes (the edge's auth-before-body check)::
+
+    admin_session_valid(runtime, request.cookies.get(COOKIE))   # -> bool; never raises for a bad cookie
 """
 
 from __future__ import annotations
@@ -14,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +37,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
 from audit import AuditEntryPublic, AuditKind, VerifyReport
+from consent.portal import from_this_site
 from gateway.api import ERRORS
 from gateway.gate import Refusal
 from gateway.partners import AdminPublic, AuthenticationError
@@ -41,7 +54,7 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # browsers then send our Origin on our forms ("null" under no-referrer)
 }
 
 
@@ -49,8 +62,29 @@ def _rt(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-def _csrf(token: str) -> str:
-    return hmac.new(token.encode(), b"likeness-admin-csrf", hashlib.sha256).hexdigest()
+def _csrf(session_id: str) -> str:
+    """The CSRF value of one admin session: an HMAC keyed by its (secret, random) id."""
+    return hmac.new(session_id.encode(), b"likeness/admin-csrf/v2", hashlib.sha256).hexdigest()
+
+
+def _idle(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.admin_session_idle_minutes)
+
+
+def admin_session_valid(runtime: Runtime, cookie_value: str | None) -> bool:
+    """Whether ``cookie_value`` (the ``likeness_admin`` cookie) names a live admin session.
+
+    Live: signed in, not logged out, within the idle timeout and the absolute lifetime, and its
+    admin token neither revoked nor expired. Read-only (does not count as activity) and never
+    raises for a missing or malformed cookie; a database failure raises (fail closed upstream).
+    """
+    if not cookie_value:
+        return False
+    try:
+        runtime.partners.admin_session(cookie_value, idle=_idle(runtime.settings), touch=False)
+    except AuthenticationError:
+        return False
+    return True
 
 
 admin_bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken",
@@ -70,11 +104,13 @@ class _LoginNeeded(Exception):
 
 
 def page_admin(request: Request) -> tuple[AdminPublic, str]:
-    token = request.cookies.get(COOKIE)
-    if not token:
+    """The admin of the request's live session and the session's CSRF value; else back to the login page."""
+    session_id = request.cookies.get(COOKIE)
+    if not session_id:
         raise _LoginNeeded()
+    rt = _rt(request)
     try:
-        return _rt(request).partners.authenticate_admin(token), _csrf(token)
+        return rt.partners.admin_session(session_id, idle=_idle(rt.settings)), _csrf(session_id)
     except AuthenticationError as exc:
         raise _LoginNeeded() from exc
 
@@ -89,8 +125,8 @@ def _page(request: Request, name: str, context: dict[str, Any], *, status: int =
     return response
 
 
-def _check_csrf(csrf: str, expected: str) -> None:
-    if not hmac.compare_digest(csrf, expected):
+def _check_csrf(request: Request, csrf: str, expected: str) -> None:
+    if not hmac.compare_digest(csrf.encode("utf-8", "replace"), expected.encode()) or not from_this_site(request):
         raise Refusal("the form is stale or was not sent from the admin pages; reload and try again", status=403,
                       code="csrf")
 
@@ -131,22 +167,32 @@ def home(request: Request) -> Response:
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
+    if not from_this_site(request):
+        raise Refusal("the sign-in form was not sent from the admin pages", status=403, code="csrf")
+    rt = _rt(request)
+    lifetime = timedelta(hours=rt.settings.admin_session_lifetime_hours)
     try:
-        admin = _rt(request).partners.authenticate_admin(token.strip())
+        admin, session_id = rt.partners.start_admin_session(token.strip(), lifetime=lifetime)
     except LikenessError:
-        return _page(request, "login.html", {"error": "That admin token is not valid (or was revoked)."}, status=401)
+        return _page(request, "login.html", {"error": "That admin token is not valid (or was revoked, or has "
+                                                      "expired)."}, status=401)
     response = RedirectResponse("/admin", status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/admin",
-                        secure=request.url.scheme == "https", max_age=8 * 3600)
-    _log(_rt(request), admin, "login")
+    response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/admin",
+                        secure=rt.settings.environment == "production" or request.url.scheme == "https",
+                        max_age=int(lifetime.total_seconds()))
+    _log(rt, admin, "login")
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, who: PageAdmin, csrf: Annotated[str, Form()]) -> Response:
-    _check_csrf(csrf, who[1])
+    _check_csrf(request, csrf, who[1])
+    rt = _rt(request)
+    rt.partners.end_admin_session(request.cookies.get(COOKIE))
+    _log(rt, who[0], "logout")
     response = RedirectResponse("/admin", status_code=303)
-    response.delete_cookie(COOKIE, path="/admin")
+    response.delete_cookie(COOKIE, path="/admin", httponly=True, samesite="strict",
+                           secure=rt.settings.environment == "production" or request.url.scheme == "https")
     return response
 
 
@@ -183,7 +229,7 @@ def audit_entry(request: Request, who: PageAdmin, index: Annotated[int, PathPara
 
 @router.post("/audit/verify", response_class=HTMLResponse)
 def audit_verify(request: Request, who: PageAdmin, csrf: Annotated[str, Form()]) -> Response:
-    _check_csrf(csrf, who[1])
+    _check_csrf(request, csrf, who[1])
     rt = _rt(request)
     report: VerifyReport = rt.audit_log.verify()
     _log(rt, who[0], "audit.verify", ok=report.ok, entries=report.entries, first_bad_index=report.first_bad_index)
@@ -193,7 +239,7 @@ def audit_verify(request: Request, who: PageAdmin, csrf: Annotated[str, Form()])
 
 @router.post("/audit/checkpoint")
 def audit_checkpoint(request: Request, who: PageAdmin, csrf: Annotated[str, Form()]) -> Response:
-    _check_csrf(csrf, who[1])
+    _check_csrf(request, csrf, who[1])
     rt = _rt(request)
     checkpoint = rt.audit_log.checkpoint()
     _log(rt, who[0], "audit.checkpoint", tree_size=checkpoint.tree_size, root_hash=checkpoint.root_hash)
@@ -214,7 +260,7 @@ def audit_export(request: Request, who: PageAdmin) -> Response:
 def suspend_partner(request: Request, who: PageAdmin, name: Annotated[str, PathParam(max_length=100)],
                     csrf: Annotated[str, Form()],
                     reason: Annotated[str, Form(min_length=3, max_length=300)]) -> Response:
-    _check_csrf(csrf, who[1])
+    _check_csrf(request, csrf, who[1])
     rt = _rt(request)
     partner = rt.partners.suspend(name, reason=reason)
     rt.audit_log.append(AuditKind.PARTNER_SUSPENDED, actor=f"admin:{who[0].name}", partner=partner.id,
@@ -225,7 +271,7 @@ def suspend_partner(request: Request, who: PageAdmin, name: Annotated[str, PathP
 @router.post("/partners/{name}/reinstate")
 def reinstate_partner(request: Request, who: PageAdmin, name: Annotated[str, PathParam(max_length=100)],
                       csrf: Annotated[str, Form()]) -> Response:
-    _check_csrf(csrf, who[1])
+    _check_csrf(request, csrf, who[1])
     rt = _rt(request)
     partner = rt.partners.reinstate(name)
     rt.audit_log.append(AuditKind.PARTNER_REINSTATED, actor=f"admin:{who[0].name}", partner=partner.id, data={})
@@ -283,4 +329,4 @@ def mount_admin(app: FastAPI, settings: Settings) -> None:
         return RedirectResponse("/admin", status_code=303)
 
 
-__all__ = ["mount_admin"]
+__all__ = ["COOKIE", "admin_session_valid", "mount_admin"]

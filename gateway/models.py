@@ -6,9 +6,11 @@
 
     partners ─── api_keys      a partner's keys: prefix (lk_live_<key id>), SHA-256 of the key, scopes,
                                revoked_at (set now, or in the future during a rotation's grace period)
-    admin_tokens               operators' tokens for /admin (lka_<id>), hashed the same way
+    admin_tokens               operators' tokens for /admin (lka_<id>), hashed the same way; each expires
+    admin_sessions             a signed-in admin page session (migration 0007): the SHA-256 of its random
+                               id (the cookie holds the id), its token, created / last seen / expires
 
-No column holds a key or a token: each is shown once when issued and only its hash is kept.
+No column holds a key, a token or a session id: each is shown once when issued and only its hash is kept.
 Partners are suspended, never deleted, so every generation keeps naming who made it.
 """
 
@@ -67,8 +69,21 @@ class AdminToken(SQLModel, table=True):
     prefix: str = Field(unique=True, index=True, max_length=40, description="lka_ + token id")
     token_hash: str = Field(max_length=64, repr=False)
     created_at: datetime = Field(default_factory=_now)
+    expires_at: datetime = Field(description="refused from this instant (`likeness admin add --expires-in`)")
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+
+
+class AdminSession(SQLModel, table=True):
+    """A signed-in /admin page session; the cookie holds its random id, this row only the id's hash."""
+
+    __tablename__ = "admin_sessions"
+
+    id_hash: str = Field(primary_key=True, max_length=64, repr=False, description="SHA-256 (domain-tagged) of the id")
+    admin_id: str = Field(foreign_key="admin_tokens.id", index=True, max_length=40)
+    created_at: datetime = Field(default_factory=_now)
+    last_seen_at: datetime = Field(default_factory=_now, description="idle timeout counts from here")
+    expires_at: datetime = Field(index=True, description="absolute end, whatever the activity")
 
 
 # --- (other gateway tables go below this line) ---

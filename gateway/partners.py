@@ -5,7 +5,11 @@ suspended; its keys authenticate ``/v1`` requests. A key reads ``lk_live_<key id
 (10 + 43 base62 characters, 256 random bits of secret); the part before the second ``_`` is
 its *prefix*, safe to show and log, and only a domain-tagged SHA-256 of the whole key is kept.
 Admin tokens (``lka_…``) are a separate table and never authenticate as a partner, nor a
-partner key as an admin.
+partner key as an admin; every admin token expires (default :data:`ADMIN_TOKEN_TTL`). An admin
+signs in to the ``/admin`` pages once with the token and gets a server-side session
+(:meth:`PartnerService.start_admin_session`): the cookie holds only a random 256-bit session id
+(``las_…``), the database only its hash, and the session ends at logout, after an idle timeout,
+at its absolute lifetime, or when its token is revoked or expires.
 
 >>> from gateway.db import make_engine, upgrade
 >>> engine = make_engine("sqlite://"); upgrade(engine)
@@ -37,11 +41,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from gateway.models import AdminToken, ApiKey, Partner
+from gateway.models import AdminSession, AdminToken, ApiKey, Partner
 from likeness import LikenessError
 from policy import PartnerFacts
 
@@ -50,11 +55,15 @@ logger = logging.getLogger(__name__)
 SCOPES = ("generations:write", "generations:read", "consents:check")
 KEY_SCHEME = "lk_live_"
 ADMIN_SCHEME = "lka_"
+SESSION_SCHEME = "las_"
+ADMIN_TOKEN_TTL = timedelta(days=90)
+MAX_ADMIN_TOKEN_TTL = timedelta(days=366)
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID_CHARS = 10
 _SECRET_CHARS = 43  # 43 base62 characters carry 256 bits
 _KEY = re.compile(rf"^{KEY_SCHEME}([0-9A-Za-z]{{{_ID_CHARS}}})_([0-9A-Za-z]{{{_SECRET_CHARS}}})$")
 _ADMIN = re.compile(rf"^{ADMIN_SCHEME}([0-9A-Za-z]{{{_ID_CHARS}}})_([0-9A-Za-z]{{{_SECRET_CHARS}}})$")
+_SESSION = re.compile(rf"^{SESSION_SCHEME}[0-9A-Za-z_-]{{43}}$")  # secrets.token_urlsafe(32): 256 bits
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # the consent registry's purpose names
 _RESERVED_NAMES = {"any_vetted", "any"}
@@ -175,6 +184,7 @@ class AdminPublic(BaseModel):
     name: str
     prefix: str
     created_at: datetime
+    expires_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
 
@@ -235,6 +245,11 @@ def hash_api_key(key: object) -> str:
 
 def hash_admin_token(token: object) -> str:
     return _hash(token, tag=b"admin-token")
+
+
+def hash_admin_session(session_id: object) -> str:
+    """The stored form of an admin session id (the cookie's value)."""
+    return _hash(session_id, tag=b"admin-session")
 
 
 _UNMATCHABLE_KEY = hash_api_key("likeness: no such key")
@@ -422,15 +437,18 @@ class PartnerService:
 
     # admin tokens
 
-    def add_admin(self, name: str) -> IssuedKey:
-        """Issue an admin token for the ``/admin`` routes (shown once)."""
+    def add_admin(self, name: str, *, valid_for: timedelta = ADMIN_TOKEN_TTL) -> IssuedKey:
+        """Issue an admin token for the ``/admin`` routes (shown once), refused ``valid_for`` from now."""
         clean = " ".join(str(name).split())
         if not clean or len(clean) > 100:
             raise PartnerInputError("an admin needs a name (1 to 100 characters)")
+        if not isinstance(valid_for, timedelta) or not timedelta(minutes=1) <= valid_for <= MAX_ADMIN_TOKEN_TTL:
+            raise PartnerInputError("an admin token lasts from 1 minute to 366 days")
         token_id = _random(_ID_CHARS)
         plaintext = f"{ADMIN_SCHEME}{token_id}_{_random(_SECRET_CHARS)}"
+        now = self._clock()
         row = AdminToken(id=f"adm_{token_id}", name=clean, prefix=f"{ADMIN_SCHEME}{token_id}",
-                         token_hash=hash_admin_token(plaintext), created_at=self._clock())
+                         token_hash=hash_admin_token(plaintext), created_at=now, expires_at=now + valid_for)
         with self._session() as session:
             session.add(row)
             session.commit()
@@ -442,7 +460,7 @@ class PartnerService:
             return [_admin_public(r) for r in session.exec(select(AdminToken).order_by(col(AdminToken.created_at)))]
 
     def revoke_admin(self, admin: str) -> AdminPublic:
-        """Revoke an admin token by id (``adm_…``) or prefix (``lka_…``)."""
+        """Revoke an admin token by id (``adm_…``) or prefix (``lka_…``); its page sessions end with it."""
         with self._session() as session:
             query = select(AdminToken).where((AdminToken.id == admin) | (AdminToken.prefix == admin))
             row = session.exec(query).first()
@@ -451,7 +469,9 @@ class PartnerService:
             if row.revoked_at is None:
                 row.revoked_at = self._clock()
                 session.add(row)
-                session.commit()
+            session.execute(delete(AdminSession).where(col(AdminSession.admin_id) == row.id))
+            session.commit()
+            logger.info("admin token %s revoked; its sessions ended", row.prefix)
             return _admin_public(row)
 
     def authenticate_admin(self, token: object) -> AdminPublic:
@@ -464,13 +484,71 @@ class PartnerService:
             ok = hmac.compare_digest(hash_admin_token(token), row.token_hash if row is not None else _UNMATCHABLE_ADMIN)
             if row is None or not ok:
                 raise UnknownKeyError("unknown admin token")
-            if row.revoked_at is not None and row.revoked_at <= now:
-                raise RevokedKeyError(f"admin token {row.prefix} was revoked at {_text(row.revoked_at)}")
+            _admin_usable(row, now=now)
             if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_EVERY:
                 row.last_used_at = now
                 session.add(row)
                 self._commit_quietly(session)
             return _admin_public(row)
+
+    # admin page sessions
+
+    def start_admin_session(self, token: object, *, lifetime: timedelta) -> tuple[AdminPublic, str]:
+        """Sign in with an admin token: the admin and a new session id (the cookie's value; only its hash is kept).
+
+        The session ends ``lifetime`` from now at the latest (and never after the token expires).
+        """
+        admin = self.authenticate_admin(token)
+        now = self._clock()
+        session_id = SESSION_SCHEME + secrets.token_urlsafe(32)
+        row = AdminSession(id_hash=hash_admin_session(session_id), admin_id=admin.id, created_at=now,
+                           last_seen_at=now, expires_at=min(now + lifetime, admin.expires_at))
+        with self._session() as session:
+            session.execute(delete(AdminSession).where(col(AdminSession.expires_at) <= now))  # purge ended ones
+            session.add(row)
+            session.commit()
+        logger.info("admin %s signed in (token %s)", admin.id, admin.prefix)
+        return admin, session_id
+
+    def admin_session(self, session_id: object, *, idle: timedelta, touch: bool = True) -> AdminPublic:
+        """The admin of a live session; 401 when it ended (logout, idle, lifetime) or its token is revoked or expired.
+
+        ``touch`` records the activity (the idle timeout counts from the last touch); a check that
+        is not a page view (``admin_session_valid``) passes ``touch=False``. An ended session is deleted.
+        """
+        if not isinstance(session_id, str) or not _SESSION.match(session_id):
+            raise UnknownKeyError("no admin session: sign in again")
+        now = self._clock()
+        with self._session() as session:
+            row = session.get(AdminSession, hash_admin_session(session_id))
+            if row is None:
+                raise UnknownKeyError("no admin session: sign in again")
+            token = session.get(AdminToken, row.admin_id)
+            try:
+                if now >= row.expires_at or now - row.last_seen_at >= idle:
+                    raise ExpiredKeyError("the admin session expired: sign in again")
+                if token is None:
+                    raise UnknownKeyError("no admin session: sign in again")
+                _admin_usable(token, now=now)
+            except AuthenticationError:
+                session.delete(row)
+                self._commit_quietly(session)
+                raise
+            if touch:
+                row.last_seen_at = now
+                session.add(row)
+                self._commit_quietly(session)
+            return _admin_public(token)
+
+    def end_admin_session(self, session_id: object) -> bool:
+        """Delete the session (logout); whether there was one. Its cookie is refused from now on."""
+        if not isinstance(session_id, str) or not _SESSION.match(session_id):
+            return False
+        with self._session() as session:
+            gone = session.execute(delete(AdminSession).where(
+                col(AdminSession.id_hash) == hash_admin_session(session_id))).rowcount  # type: ignore[attr-defined]
+            session.commit()
+        return bool(gone)
 
     # internals
 
@@ -527,7 +605,16 @@ def _key_public(row: ApiKey) -> ApiKeyPublic:
 
 def _admin_public(row: AdminToken) -> AdminPublic:
     return AdminPublic(id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at,
-                       revoked_at=row.revoked_at, last_used_at=row.last_used_at)
+                       expires_at=row.expires_at, revoked_at=row.revoked_at, last_used_at=row.last_used_at)
+
+
+def _admin_usable(row: AdminToken, *, now: datetime) -> None:
+    """Raise 401 when the admin token is revoked or expired."""
+    if row.revoked_at is not None and row.revoked_at <= now:
+        raise RevokedKeyError(f"admin token {row.prefix} was revoked at {_text(row.revoked_at)}")
+    if row.expires_at <= now:
+        raise ExpiredKeyError(f"admin token {row.prefix} expired at {_text(row.expires_at)}; "
+                              "ask an operator for a new one (`likeness admin add`)")
 
 
 def _partner_name(name: object) -> str:

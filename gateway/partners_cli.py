@@ -7,13 +7,15 @@ everything else goes to stderr. Only the hash is stored: a lost key is rotated, 
     $ likeness partners list --json
     $ likeness partners suspend acme --reason "misuse reported"
     $ likeness partners rotate-key acme --grace-hours 24
-    $ likeness admin add "Ada (trust & safety)"
+    $ likeness admin add "Ada (trust & safety)" --expires-in 30d     # default: LIKENESS_ADMIN_TOKEN_DAYS (90)
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -164,12 +166,32 @@ def partners_revoke_key(key: Annotated[str, typer.Argument(help="Key id (key_…
     err.print(f"API key {revoked.prefix} ({revoked.id}) revoked", markup=False)
 
 
+def _duration(text: str) -> timedelta:
+    """``90d``, ``12h`` or ``45m`` as a duration (a bare number is days)."""
+    from gateway.partners import PartnerInputError
+
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([dhm]?)\s*", text or "")
+    if match is None:
+        raise PartnerInputError(f"--expires-in {text!r}: give a number of days, hours or minutes, e.g. 90d, 12h, 45m")
+    unit = {"d": "days", "": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
 @admins_app.command("add")
-def admin_add(name: Annotated[str, typer.Argument(help="Who the token is for.")]) -> None:
-    """Issue an admin token for /admin and print it once."""
+def admin_add(
+    name: Annotated[str, typer.Argument(help="Who the token is for.")],
+    expires_in: Annotated[str | None, typer.Option("--expires-in", help="How long the token lasts: 90d, 12h, 45m "
+                                                   "(default: LIKENESS_ADMIN_TOKEN_DAYS, 90 days; at most 366d).")]
+    = None,
+) -> None:
+    """Issue an admin token for /admin and print it once; it is refused after it expires."""
+    from gateway.settings import get_settings
+
+    valid_for = _duration(expires_in) if expires_in is not None else timedelta(days=get_settings().admin_token_days)
     service, record = _audited()
-    issued = service.add_admin(name)
-    record("admin.action", action="admin.added", admin_id=issued.key_id)
+    issued = service.add_admin(name, valid_for=valid_for)
+    record("admin.action", action="admin.added", admin_id=issued.key_id,
+           expires_in_s=int(valid_for.total_seconds()))
     err.print(f"admin token {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
               markup=False)
     _print_secret(issued.plaintext)
@@ -182,9 +204,9 @@ def admin_list(as_json: Annotated[bool, typer.Option("--json", help="Print one J
     if as_json:
         out.print_json(json.dumps([a.model_dump(mode="json") for a in admins]))
         return
-    table = Table("name", "id", "prefix", "created", "revoked")
+    table = Table("name", "id", "prefix", "created", "expires", "revoked")
     for a in admins:
-        table.add_row(a.name, a.id, a.prefix, f"{a.created_at:%Y-%m-%d %H:%M}",
+        table.add_row(a.name, a.id, a.prefix, f"{a.created_at:%Y-%m-%d %H:%M}", f"{a.expires_at:%Y-%m-%d %H:%M}",
                       "-" if a.revoked_at is None else f"{a.revoked_at:%Y-%m-%d %H:%M}")
     out.print(table)
 

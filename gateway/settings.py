@@ -71,6 +71,26 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Largest accepted upload, bytes.")
     max_media_seconds: float = Field(default=60.0, gt=0, description="Longest accepted audio or video, seconds.")
 
+    # The consent portal's public edge (gateway/edge.py, docs/consent.md): per client address and per server
+    # process, the expensive routes (starting a registration, photos, statement) take this many requests a
+    # minute, and this many run at once; a start needs a proof-of-work of portal_pow_bits leading zero bits.
+    portal_rate_per_minute: int = Field(default=20, ge=1, description="Expensive portal requests a client address "
+                                        "may make a minute (per server process); more get 429 + Retry-After.")
+    portal_max_concurrent: int = Field(default=4, ge=1, description="Expensive portal requests handled at once "
+                                       "(per server process); more get 429 + Retry-After.")
+    portal_pow_bits: int = Field(default=16, ge=0, le=32, description="Difficulty of the start form's "
+                                 "proof-of-work: leading zero bits of a SHA-256 (each bit doubles the work).")
+    portal_pow_ttl_s: float = Field(default=1800.0, ge=10.0, description="How long a start challenge stays valid.")
+    trusted_proxies: str = Field(default="", description="Comma-separated addresses or CIDR networks of reverse "
+                                 "proxies whose X-Forwarded-For is believed; default none: the direct peer counts.")
+
+    # /admin page sessions (gateway/admin.py): ended after this long without a request, and in any case
+    # this long after signing in; admin tokens issued without --expires-in last admin_token_days.
+    admin_session_idle_minutes: float = Field(default=30.0, gt=0, description="Idle timeout of an admin session.")
+    admin_session_lifetime_hours: float = Field(default=8.0, gt=0, description="Absolute lifetime of an admin "
+                                                "session.")
+    admin_token_days: int = Field(default=90, ge=1, le=366, description="Default lifetime of a new admin token.")
+
     # Release encoding (H.264 + AAC).
     video_crf: int = Field(default=20, ge=0, le=51)
     video_preset: str = "veryfast"
@@ -95,6 +115,16 @@ class Settings(BaseSettings):
 
         if value is not None and value not in STEPS:
             raise ValueError(f"must be one of {', '.join(f'{s:g}' for s in STEPS)} (readers try exactly these)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad entry
         return value
 
     @property

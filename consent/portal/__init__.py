@@ -27,6 +27,8 @@ shown once. Management (``/consent/manage``): sign in with the consent id and to
 consent, its history and every generation of the likeness, revoke, erase. See docs/consent.md.
 """
 
+from consent.portal._refusal import refusal_page, too_large_message
+from consent.portal._web import from_this_site
 from consent.portal.routes import EventHook, portal_router
 
-__all__ = ["EventHook", "portal_router"]
+__all__ = ["EventHook", "from_this_site", "portal_router", "refusal_page", "too_large_message"]

@@ -1,19 +1,33 @@
 """The portal's web plumbing: templates, security headers, cookies and CSRF protection.
 
 Every page carries a Content-Security-Policy that allows no inline script or style and no
-framing, ``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store`` (pages can show a
-management token). Every form POST must carry the CSRF value of the ``lk_portal_csrf`` cookie
-(HttpOnly, SameSite=Strict) in its ``csrf`` field, and an ``Origin`` header, when the browser
-sends one, must be this site's own (or ``null``, which browsers send under ``no-referrer``).
+framing, ``Referrer-Policy: same-origin`` and ``Cache-Control: no-store`` (pages can show a
+management token).
+
+CSRF: every form POST carries a ``csrf`` value that is an HMAC keyed by the secrets of the
+browser's portal cookies, all HttpOnly and SameSite=Strict: the ``lk_portal_csrf`` nonce, and the
+draft's and the management session's cookie secrets when the browser holds them
+(:func:`csrf_token`). The server stores none of those secrets, so the value is bound to this
+browser's registration and session: a value from another person's page, or from this browser
+before it started a registration or signed in, is refused (reload the page for a fresh one).
+And the request must come from this site (:func:`from_this_site`): an ``Origin`` header, when
+sent, must be exactly this site's origin — ``Origin: null`` is refused (the pages' referrer
+policy is ``same-origin`` so that browsers send the real origin on their own forms); a
+``Sec-Fetch-Site`` other than ``same-origin`` (or ``none``) is refused; without ``Origin``, a
+``Referer`` must be on this site. A request with none of the three headers (not a current
+browser) still needs the bound ``csrf`` value.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import Request, Response
@@ -32,7 +46,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # so that browsers send Origin on our own forms (no-referrer sends "null")
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(self), microphone=(self), geolocation=(), payment=()",
@@ -71,17 +85,18 @@ class Pages:
         self.secure = secure_cookies
 
     def render(self, request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-        csrf = request.cookies.get(CSRF_COOKIE)
-        fresh = not _valid_csrf_value(csrf)
+        nonce = request.cookies.get(CSRF_COOKIE)
+        fresh = not _valid_csrf_value(nonce)
         if fresh:
-            csrf = secrets.token_urlsafe(32)
+            nonce = secrets.token_urlsafe(32)
+        csrf = csrf_token({**request.cookies, CSRF_COOKIE: str(nonce)})
         context.setdefault("error", None)
         context.setdefault("errors", [])
         context.setdefault("notice", None)
         html = self.env.get_template(template).render(csrf=csrf, prefix=PREFIX, **context)
         response = HTMLResponse(html, status_code=status)
         if fresh:
-            self.set_cookie(response, CSRF_COOKIE, str(csrf), max_age=None)
+            self.set_cookie(response, CSRF_COOKIE, str(nonce), max_age=None)
         return response
 
     def set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None) -> None:
@@ -96,16 +111,51 @@ def _valid_csrf_value(value: str | None) -> bool:
     return isinstance(value, str) and 40 <= len(value) <= 64 and value.replace("-", "").replace("_", "").isalnum()
 
 
-def csrf_ok(request: Request, submitted: object) -> bool:
-    """The form's ``csrf`` field equals the CSRF cookie, and the request came from this site (Origin)."""
-    cookie = request.cookies.get(CSRF_COOKIE)
-    if not _valid_csrf_value(cookie) or not isinstance(submitted, str):
+def csrf_token(cookies: Mapping[str, str]) -> str | None:
+    """The CSRF value bound to these portal cookies (None without a valid nonce cookie).
+
+    HMAC-SHA256 keyed by the nonce and the draft and session cookie values (each holds its row's
+    random secret): only the browser that holds those cookies can know it.
+    """
+    nonce = cookies.get(CSRF_COOKIE)
+    if not _valid_csrf_value(nonce):
+        return None
+    parts = [str(nonce)] + [str(cookies.get(name) or "")[:256] for name in (DRAFT_COOKIE, SESSION_COOKIE)]
+    key = hashlib.sha256(b"likeness/portal-csrf-key/v1\x00" + "\x00".join(parts).encode()).digest()
+    mac = hmac.new(key, b"likeness/portal-csrf/v1", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def from_this_site(request: Request) -> bool:
+    """Whether a state-changing request came from this site's own pages (see the module docstring).
+
+    ``Origin`` when present must equal this site's origin exactly (``null`` is refused);
+    ``Sec-Fetch-Site`` when present must be ``same-origin`` or ``none``; without ``Origin`` a
+    ``Referer`` when present must be on this site. With none of them the request passes here and
+    stands or falls by its bound CSRF value.
+    """
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return False
-    if not hmac.compare_digest(cookie.encode(), submitted.encode()):  # type: ignore[union-attr]
-        return False
-    # With Referrer-Policy no-referrer a browser sends "Origin: null" even for its own site's forms
-    # (Fetch standard); any other origin than ours is refused.
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and origin != f"{request.url.scheme}://{request.url.netloc}":
-        return False
+    if origin is not None:
+        return origin == own
+    referer = request.headers.get("referer")
+    if referer is not None:
+        try:
+            parts = urlsplit(referer)
+        except ValueError:
+            return False
+        return f"{parts.scheme}://{parts.netloc}" == own
     return True
+
+
+def csrf_ok(request: Request, submitted: object) -> bool:
+    """The form's ``csrf`` field is the value bound to this browser's portal cookies, sent from this site."""
+    expected = csrf_token(request.cookies)
+    if expected is None or not isinstance(submitted, str) or len(submitted) > 100:
+        return False
+    if not hmac.compare_digest(expected.encode(), submitted.encode("utf-8", "replace")):
+        return False
+    return from_this_site(request)

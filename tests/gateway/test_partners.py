@@ -39,7 +39,7 @@ from gateway.partners import (
 from policy import PartnerFacts
 
 LIKENESS = str(Path(sys.executable).parent / "likeness")
-MY_TABLES = {"partners", "api_keys", "admin_tokens"}
+MY_TABLES = {"partners", "api_keys", "admin_tokens", "admin_sessions"}
 
 
 @pytest.fixture
