@@ -8,13 +8,16 @@
 
 Everything a bad or hostile file can cause is a :class:`MediaError` (a
 :class:`MediaTooLargeError` when it is over the :class:`Limits`). Writing video is private to
-the release path (``provenance.release``) and is not part of this surface.
+the release path (``provenance.release``) and is not part of this surface. Untrusted files
+are decoded through a :class:`Sandbox` (a confined child process), so that a decoder crash, a
+memory bomb or a hang fails one call, never the caller's process.
 """
 
 from media.audio import Audio, read_audio
 from media.errors import MediaError, MediaTooLargeError
 from media.image import read_image
 from media.limits import Limits
+from media.sandbox import Sandbox
 from media.sniff import MediaType, sniff_bytes, sniff_file
 from media.video import VideoInfo, iter_frames, probe_video
 
@@ -24,6 +27,7 @@ __all__ = [
     "MediaError",
     "MediaTooLargeError",
     "MediaType",
+    "Sandbox",
     "VideoInfo",
     "iter_frames",
     "probe_video",

@@ -16,6 +16,7 @@ MODULES = [
     "media.video",
     "media.audio",
     "media.image",
+    "media.sandbox",
     "media._mp4writer",
     "detector._align",
     "detector._augment",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -44,6 +45,21 @@ def encode_audio(
         frame.time_base = Fraction(1, rate)
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+def eight_channels(path: Path, *, codec: str, container_format: str | None = None, rate: int = 48_000) -> None:
+    """One second of 7.1 audio, channel c a tone at 200 + 50·c Hz (written packed: never a planar 8-channel frame)."""
+    t = np.arange(rate) / rate
+    samples = np.stack([0.3 * np.sin(2 * np.pi * (200 + 50 * c) * t) for c in range(8)])
+    interleaved = (samples.T.reshape(1, -1) * 32767).astype(np.int16)
+    with av.open(str(path), mode="w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=rate, layout="7.1")
+        for start in range(0, rate, 1024):
+            chunk = np.ascontiguousarray(interleaved[:, start * 8:(start + 1024) * 8])
+            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="7.1")
+            frame.sample_rate, frame.pts = rate, start
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
 
 
 def top_level_boxes(data: bytes) -> list[str]:

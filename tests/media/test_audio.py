@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from media_factories import card, image_bytes, tone
+from media_factories import card, eight_channels, image_bytes, tone
 from PIL import Image
 
 from media import Audio, MediaError, read_audio
@@ -175,21 +175,6 @@ def test_joined_mp3s_that_change_channels_mid_stream(make_audio):
     assert np.sqrt(np.mean(second**2)) > 0.1
 
 
-def _eight_channels(path, *, codec: str, container_format: str | None = None, rate: int = 48_000) -> None:
-    """One second of 7.1 audio, channel c a tone at 200 + 50·c Hz (written packed: never a planar 8-channel frame)."""
-    t = np.arange(rate) / rate
-    samples = np.stack([0.3 * np.sin(2 * np.pi * (200 + 50 * c) * t) for c in range(8)])
-    interleaved = (samples.T.reshape(1, -1) * 32767).astype(np.int16)
-    with av.open(str(path), mode="w", format=container_format) as out:
-        stream = out.add_stream(codec, rate=rate, layout="7.1")
-        for start in range(0, rate, 1024):
-            chunk = np.ascontiguousarray(interleaved[:, start * 8:(start + 1024) * 8])
-            frame = av.AudioFrame.from_ndarray(chunk, format="s16", layout="7.1")
-            frame.sample_rate, frame.pts = rate, start
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-
-
 @pytest.mark.parametrize(("name", "codec", "container_format"), [
     ("a.wav", "pcm_s16le", None), ("a.flac", "flac", None), ("a.m4a", "aac", "ipod"),
 ])
@@ -201,7 +186,7 @@ def test_eight_channel_audio_decodes_without_killing_the_process(tmp_path, name,
     from pathlib import Path
 
     path = tmp_path / name
-    _eight_channels(path, codec=codec, container_format=container_format)
+    eight_channels(path, codec=codec, container_format=container_format)
     script = (
         "import sys, numpy as np\n"
         "from media import read_audio\n"

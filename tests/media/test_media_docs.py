@@ -8,7 +8,7 @@ def test_public_surface():
 
     assert sorted(media.__all__) == sorted([
         "Audio", "Limits", "MediaError", "MediaTooLargeError", "MediaType", "VideoInfo", "iter_frames",
-        "probe_video", "read_audio", "read_image", "sniff_bytes", "sniff_file",
+        "probe_video", "read_audio", "read_image", "sniff_bytes", "sniff_file", "Sandbox",
     ])
     assert media.MediaError.http_status == 422
     assert media.MediaTooLargeError.http_status == 413
