@@ -137,6 +137,7 @@ def prepare(data_dir: Path, specs: list[PartnerSpec], clips: list[str], tmp: Pat
     """Keys, partners and one consent per person, written by a Runtime in this process (then closed)."""
     from consent import ConsentScope
     from faces import embed_face
+    from gateway.crosscheck import log_grant
     from gateway.runtime import Runtime, ensure_keys
     from gateway.settings import Settings
     from media import iter_frames, probe_video
@@ -157,6 +158,7 @@ def prepare(data_dir: Path, specs: list[PartnerSpec], clips: list[str], tmp: Pat
         scope = ConsentScope(partners=[s.name for s in specs], purposes=["education"],
                              prohibited_purposes=["political"])
         consent, _token = runtime.registry.register(scope, reference_embeddings=references)
+        log_grant(runtime.audit_log, consent, actor="subject")  # the gate refuses a consent whose grant is not logged
         people.append({"clip": clip, "consent": consent.id, "portraits": [jpeg(f) for f in frames[3:]]})
     audio = speech("Hello, this is a short lesson about the planets.", tmp / "speech.wav")
     runtime.engine.dispose()

@@ -543,6 +543,11 @@ class ConsentService:
         with self._session() as session:
             return self._public(session, self._verified(session, consent_id), moment)
 
+    def consent_ids(self) -> list[str]:
+        """The id of every consent in the database, oldest first (for ``likeness audit check-consents``)."""
+        with self._session() as session:
+            return list(session.exec(select(Consent.id).order_by(col(Consent.created_at), col(Consent.id))))
+
     def check_scope(
         self,
         consent_id: str,

@@ -7,8 +7,11 @@
       ─▶ quota ─▶ policy.decide() ─▶ audit "generation.decided" ─▶ job + inputs ─▶ queue
 
 A refusal is a :class:`Refusal` with the policy's reasons (ids and words) and the policy
-version; it is written to the audit log like an acceptance. Routes (``gateway.api``) only map
-HTTP to these calls.
+version; it is written to the audit log like an acceptance. A consent that does not name the
+calling partner (neither in its partners nor "any vetted partner"), or whose grant is not in the
+audit log (inserted into the database outside the logged paths), answers exactly like a consent
+that does not exist (404 ``consent_unknown``): a partner learns nothing of other partners'
+consents. Routes (``gateway.api``) only map HTTP to these calls.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ class Gate:
         audit: AuditSink,
         max_media_seconds: float,
         max_upload_bytes: int,
+        grant_logged: Callable[[ConsentPublic], bool],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.jobs = jobs
@@ -114,6 +118,7 @@ class Gate:
         self.audit = audit
         self.max_media_seconds = max_media_seconds
         self.max_upload_bytes = max_upload_bytes
+        self.grant_logged = grant_logged  # whether the audit log holds the consent's grant (gateway.crosscheck)
         self.clock = clock
 
     # ------------------------------------------------------------------ rate limit
@@ -257,13 +262,22 @@ class Gate:
 
     def _consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, action: str,
                  facts: dict[str, Any] | None = None) -> ConsentPublic:
+        base = facts or {**_caller(caller), "consent_id": consent_id, "purpose": purpose}
         try:
-            return self.registry.get(consent_id)
+            consent = self.registry.get(consent_id)
         except UnknownConsentError as exc:
-            base = facts or {**_caller(caller), "consent_id": consent_id, "purpose": purpose}
             self.audit(action, **base, allowed=False, reasons=["consent-unknown"])
-            raise Refusal(f"no consent {consent_id!r} is registered", status=404, code="consent_unknown",
-                          reasons=(Reason("consent-unknown", "no consent with this id is registered"),)) from exc
+            raise _unknown_consent(consent_id) from exc
+        if not _names_partner(consent, caller.partner.name):
+            # another partner's consent: answered exactly as an unknown one (no status, scope or revision leaks)
+            self.audit(action, **base, allowed=False, reasons=["consent-not-for-partner"])
+            raise _unknown_consent(consent_id)
+        if not self.grant_logged(consent):
+            logger.warning("consent %s has no logged grant in the audit log: refused "
+                           "(run `likeness audit check-consents`)", consent.id)
+            self.audit(action, **base, allowed=False, reasons=["consent-grant-not-logged"])
+            raise _unknown_consent(consent_id)
+        return consent
 
     def _identity(self, consent: ConsentPublic, portrait: Any, *, facts: dict[str, Any],
                   partner: AuthenticatedPartner, purpose: str) -> IdentityFacts | None:
@@ -283,6 +297,18 @@ class Gate:
         calibration = require_calibration(self.identity)
         return IdentityFacts(similarity=match.similarity, threshold=match.threshold, margin=match.margin,
                              required_margin=calibration.min_margin)
+
+
+def _unknown_consent(consent_id: str) -> Refusal:
+    """The one refusal for a consent this partner may not know of: unknown, not naming it, or never logged."""
+    return Refusal(f"no consent {consent_id!r} is registered", status=404, code="consent_unknown",
+                   reasons=(Reason("consent-unknown", "no consent with this id is registered"),))
+
+
+def _names_partner(consent: ConsentPublic, partner: str) -> bool:
+    """Whether the consent names ``partner`` (by name) or allows any vetted partner."""
+    partners = consent.scope.partners
+    return partners == "any_vetted" if isinstance(partners, str) else partner in partners
 
 
 def _controls(raw: dict[str, Any]) -> dict[str, Any]:

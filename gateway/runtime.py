@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from audit import AuditKey, AuditLog, init_audit_key
 from consent import ConsentService
 from faces import IdentityBackend, get_identity_backend
+from gateway.crosscheck import grant_logged
 from gateway.deps import consent_keys, open_engine, provenance_identity
 from gateway.gate import Gate
 from gateway.generations import JobStore
@@ -63,7 +64,8 @@ class Runtime:
                       queue=queue, gate=None)  # type: ignore[arg-type]
         runtime.gate = Gate(jobs=jobs, blobs=blobs, registry=registry, identity=identity, policies=policies,
                             queue=queue, audit=runtime.auditor("partner"),
-                            max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes)
+                            max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes,
+                            grant_logged=lambda consent: grant_logged(audit_log, consent))
         if with_worker:
             runtime.attach_worker()
         return runtime

@@ -3,6 +3,7 @@ passes its own signature checks — and contradicts the audit log, which `likene
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,6 +73,27 @@ def test_a_deleted_consent_is_named(engine, registry: ConsentService):
     assert not report.ok and "missing from the database" in report.problems[0]
 
 
+def test_a_consent_whose_grant_was_never_logged_is_named(engine, registry: ConsentService):
+    log = AuditLog(engine, signing_key=AuditKey.generate())
+    logged, _ = registry.register(scope())
+    _logged(log, AuditKind.CONSENT_GRANTED, logged)
+    assert check_consents(log, registry).ok
+    sneaked, _ = registry.register(scope())  # in the database, signed, but its grant never reached the log
+    report = check_consents(log, registry)
+    assert not report.ok and len(report.problems) == 1 and report.consents == 2
+    assert sneaked.id in report.problems[0] and "its grant is not in the audit log" in report.problems[0]
+
+
+def test_a_revision_missing_from_the_log_is_named(engine, registry: ConsentService):
+    log = AuditLog(engine, signing_key=AuditKey.generate())
+    consent, token = registry.register(scope())
+    _logged(log, AuditKind.CONSENT_GRANTED, consent)
+    registry.revoke(consent.id, token=token, reason="revoked where nothing was logged")
+    report = check_consents(log, registry)
+    assert not report.ok and len(report.problems) == 1
+    assert consent.id in report.problems[0] and "revision 2 (revoked)" in report.problems[0]
+
+
 def test_the_cli_exits_1_with_one_line(tmp_path):
     data_dir = tmp_path / "var"
     env = {**os.environ, "LIKENESS_DATA_DIR": str(data_dir)}
@@ -97,3 +119,12 @@ def test_the_cli_exits_1_with_one_line(tmp_path):
     assert bad.returncode == 1
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and consent.id in lines[0] and "rollback" in lines[0]
+
+    engine = open_engine(settings)
+    sneaked, _ = ConsentService(engine, keys=consent_keys(settings)).register(scope())  # never logged
+    engine.dispose()
+    both = subprocess.run([LIKENESS, "audit", "check-consents", "--json"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert both.returncode == 1
+    problems = json.loads(both.stdout)["problems"]
+    assert len(problems) == 2 and "rollback" in problems[0] and sneaked.id in problems[1]

@@ -25,6 +25,7 @@ from PIL import Image
 from consent import ConsentScope
 from faces import embed_face
 from gateway.app import create_app
+from gateway.crosscheck import log_grant
 from gateway.runtime import Runtime, ensure_keys
 from gateway.settings import Settings
 from media import iter_frames, probe_video
@@ -109,6 +110,7 @@ def register_consent(runtime: Runtime, who: Person, **scope: Any) -> tuple[str, 
     fields.update(scope)
     references = [embed_face(frame, backend=runtime.identity) for frame in who.references]
     consent, token = runtime.registry.register(ConsentScope(**fields), reference_embeddings=references)
+    log_grant(runtime.audit_log, consent, actor="subject")  # as the portal does: the gate refuses unlogged grants
     return consent.id, token
 
 
