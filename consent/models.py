@@ -176,3 +176,13 @@ class PortalSession(SQLModel, table=True):
     sealed_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False), repr=False)
     created_at: datetime = Field(default_factory=_now)
     expires_at: datetime = Field(index=True)
+
+
+class PortalWorkSpent(SQLModel, table=True):
+    """A start challenge whose proof-of-work was accepted (consent/portal/_pow.py): kept until it expires, so a
+    solution starts one registration only."""
+
+    __tablename__ = "consent_portal_pow"
+
+    nonce: str = Field(primary_key=True, max_length=32, description="the challenge's random nonce (hex)")
+    expires_at: datetime = Field(index=True)

@@ -138,6 +138,9 @@ bearer = HTTPBearer(auto_error=False, scheme_name="PartnerKey",
 def partner(request: Request,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> AuthenticatedPartner:
     """The partner behind the bearer key; counts the request against its rate."""
+    checked = getattr(request.state, "partner", None)  # gateway/edge.py did both before the body was read
+    if isinstance(checked, AuthenticatedPartner):
+        return checked
     rt = runtime(request)
     if credentials is None or not credentials.credentials:
         raise Refusal("send the API key as 'Authorization: Bearer <key>'", status=401, code="unauthenticated")

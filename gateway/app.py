@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,81 +25,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api import error_body
 from gateway.api import router as api_router
+from gateway.edge import Edge, edge_key
 from gateway.queue import Recovery
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from likeness import LikenessError, __version__
 
 logger = logging.getLogger("likeness.http")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
-class BodyLimit:
-    """Refuse a request body over ``max_bytes`` (413) before it is read: by Content-Length, or as it streams."""
-
-    def __init__(self, app: Any, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.max_bytes
-            except ValueError:
-                await _json(send, 400, {"error": {"code": "bad_request", "message": "invalid Content-Length",
-                                                  "reasons": [], "policy_version": None}})
-                return
-            if too_big:
-                await _json(send, 413, _too_large(self.max_bytes))
-                return
-        seen = 0
-        started = False
-
-        async def guarded_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _BodyTooLarge()
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, guarded_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await _json(send, 413, _too_large(self.max_bytes))
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-def _too_large(limit: int) -> dict[str, Any]:
-    return {"error": {"code": "payload_too_large", "message": f"the request body exceeds {limit} bytes",
-                      "reasons": [], "policy_version": None}}
-
-
-async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
-    response = JSONResponse(body, status_code=status)
-    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
-
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: bool | None = None) -> FastAPI:
     """The ASGI app. ``run_jobs`` (default: when no Redis queue is set) runs the job consumer in-process."""
@@ -134,8 +67,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
         openapi_tags=[{"name": "partner API", "description": "Vetted partners: `Authorization: Bearer <api key>`."}],
     )
     app.state.runtime = rt
+    key = edge_key(settings)
     app.include_router(api_router)
-    _mount_portal(app, rt)
+    _mount_portal(app, rt, pow_key=key)
     _mount_admin(app, settings)
 
     @app.get("/healthz", include_in_schema=False)
@@ -177,6 +111,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
                                        "X-Request-Id header", "reasons": [], "policy_version": None}},
                             status_code=500)
 
+    # Authentication, rate limits and body caps before a body byte is read (gateway/edge.py); added before the
+    # request log, so the log wraps it and its refusals are logged with a request id too.
+    app.add_middleware(Edge, runtime=rt, key=key)
+
     @app.middleware("http")
     async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
         request.state.request_id = secrets.token_hex(8)
@@ -189,8 +127,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
                     response.status_code, (time.perf_counter() - started) * 1000,
                     getattr(request.state, "partner_id", "-"))
         return response
-
-    app.add_middleware(BodyLimit, max_bytes=2 * settings.max_upload_bytes + 64 * 1024)
     return app
 
 
@@ -206,7 +142,7 @@ def _http_code(status: int) -> str:
         status, f"http_{status}")
 
 
-def _mount_portal(app: FastAPI, rt: Runtime) -> None:
+def _mount_portal(app: FastAPI, rt: Runtime, *, pow_key: bytes) -> None:
     """The consent portal's pages (``/consent``); grants, revocations and erasures go to the audit log."""
     from consent.portal import portal_router
 
@@ -218,7 +154,8 @@ def _mount_portal(app: FastAPI, rt: Runtime) -> None:
     app.include_router(portal_router(
         registry=rt.registry, engine=rt.engine, identity=rt.identity, max_upload_bytes=rt.settings.max_upload_bytes,
         max_media_seconds=rt.settings.max_media_seconds, on_event=on_event,
-        secure_cookies=rt.settings.environment == "production"))
+        secure_cookies=rt.settings.environment == "production", pow_key=pow_key,
+        pow_bits=rt.settings.portal_pow_bits, pow_ttl=timedelta(seconds=rt.settings.portal_pow_ttl_s)))
 
 
 def _mount_admin(app: FastAPI, settings: Settings) -> None:
@@ -227,4 +164,4 @@ def _mount_admin(app: FastAPI, settings: Settings) -> None:
     mount_admin(app, settings)
 
 
-__all__ = ["BodyLimit", "app_from_environment", "create_app"]
+__all__ = ["app_from_environment", "create_app"]

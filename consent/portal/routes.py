@@ -7,9 +7,10 @@ only script (camera capture and in-browser recording) is ``consent/static/portal
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from consent.errors import ConsentAuthError, ConsentError, ConsentInputError, StatementError
 from consent.portal import _scope_form
+from consent.portal._pow import POW_BITS, POW_TTL, ProofOfWork, WorkRefused
 from consent.portal._state import Draft, PortalState, challenge_json, seal_references
 from consent.portal._uploads import MAX_PHOTOS, Refused, check_photos, check_recording, private_file, read_form
 from consent.portal._web import DRAFT_COOKIE, PREFIX, SESSION_COOKIE, STATIC, Pages, PortalRoute, csrf_ok
@@ -47,6 +49,9 @@ def portal_router(
     clock: Callable[[], datetime] | None = None,
     on_event: EventHook | None = None,
     secure_cookies: bool = True,
+    pow_key: bytes | None = None,
+    pow_bits: int = POW_BITS,
+    pow_ttl: timedelta = POW_TTL,
 ) -> APIRouter:
     """The consent portal under ``/consent``, as a router the gateway includes (``app.include_router``).
 
@@ -56,11 +61,14 @@ def portal_router(
     statements longer than ``max_media_seconds`` are refused. ``on_event(kind, details)`` is called
     after each change with ``consent.granted``, ``consent.revoked`` or ``consent.erased`` and ids,
     revision numbers and hashes only. ``secure_cookies`` marks the cookies ``Secure`` (keep it on
-    behind HTTPS; a plain-HTTP test server turns it off).
+    behind HTTPS; a plain-HTTP test server turns it off). Starting a registration asks the browser for a
+    proof-of-work of ``pow_bits`` leading zero bits (``consent/portal/_pow.py``), signed with ``pow_key``
+    (default: a random key of this process; several processes must share one) and valid ``pow_ttl``.
     """
     now = clock or (lambda: datetime.now(UTC))
     state = PortalState(engine, clock=now)
     pages = Pages(secure_cookies=secure_cookies)
+    work = ProofOfWork(engine, key=pow_key or secrets.token_bytes(32), bits=pow_bits, ttl=pow_ttl, clock=now)
     router = APIRouter(prefix=PREFIX, route_class=PortalRoute, include_in_schema=False)
     timings: dict[str, float] = {}
 
@@ -77,8 +85,13 @@ def portal_router(
     def draft_of(request: Request) -> Draft | None:
         return state.draft(request.cookies.get(DRAFT_COOKIE))
 
+    def start_page(request: Request, *, status: int = 200, **context: Any) -> Response:
+        """The start page, with a fresh proof-of-work challenge for its form."""
+        return pages.render(request, "start.html", status=status, pow_challenge=work.issue(), pow_bits=work.bits,
+                            **context)
+
     def gone(request: Request) -> Response:
-        return pages.render(request, "start.html", status=410, draft=None, error=(
+        return start_page(request, status=410, draft=None, error=(
             "Your registration has expired or is finished. Nothing of an unfinished registration is kept: "
             "start again."))
 
@@ -117,13 +130,17 @@ def portal_router(
 
     @router.get("")
     def start(request: Request) -> Response:
-        return pages.render(request, "start.html", draft=draft_of(request))
+        return start_page(request, draft=draft_of(request))
 
     @router.post("/start")
     async def begin(request: Request) -> Response:
         form = await checked_form(request)
         if isinstance(form, Response):
             return form
+        try:
+            await run_in_threadpool(work.verify, form.get("pow_challenge"), form.get("pow_solution"))
+        except WorkRefused as exc:
+            return start_page(request, status=exc.status, draft=draft_of(request), error=_sentence(exc.message))
         old = draft_of(request)
         if old is not None:
             state.delete_draft(old.id)

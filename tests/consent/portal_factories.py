@@ -204,9 +204,20 @@ class PortalClient:
         found = re.search(r'id="error-text">(.*?)</p>', self.page, flags=re.S)
         return html.unescape(found.group(1)) if found else ""
 
+    def work(self) -> dict[str, str]:
+        """The start form's proof-of-work, solved as portal.js solves it: {pow_challenge, pow_solution}."""
+        import re
+
+        from consent.portal._pow import solve
+
+        challenge = re.search(r'data-pow-challenge="([^"]+)"', self.page)
+        bits = re.search(r'data-pow-bits="(\d+)"', self.page)
+        assert challenge and bits, "no proof-of-work challenge on the page"
+        return {"pow_challenge": challenge.group(1), "pow_solution": solve(challenge.group(1), bits=int(bits.group(1)))}
+
     def start(self) -> None:
         self.get("/consent")
-        assert self.post("/consent/start").status_code == 303
+        assert self.post("/consent/start", data=self.work()).status_code == 303
         self.get("/consent/photos")
 
     def photos(self, *images: bytes):  # type: ignore[no-untyped-def]

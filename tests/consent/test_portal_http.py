@@ -9,6 +9,7 @@ chromium with a real person from ../shared/data.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import re
@@ -29,6 +30,7 @@ from sqlalchemy import text
 from statement_factories import astronaut, grace_hopper, side_by_side, speak, talking_frames, write_mp4
 
 from consent.portal import portal_router
+from consent.portal._pow import leading_zero_bits, solve
 from consent.portal._state import PortalState
 from faces import embed_face, get_identity_backend
 from media import read_image
@@ -38,6 +40,7 @@ MAX_UPLOAD = 3 * 2**20
 MAX_SECONDS = 20.0
 WRONG_PASSCODE = "violin saddle banana window"
 PREAMBLE = "I, the person in this video, agree that Likeness may generate videos of my face for education by acme. "
+POW_BITS = 8  # a low difficulty for the tests (the default's cost is measured in the browser test)
 ATTEMPTS = 3  # espeak's synthetic passcode words are heard ~85 % of the time (docs/consent.md): a new passcode each try
 
 
@@ -108,7 +111,8 @@ def portal(registry, engine, clock, identity, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))  # where the statement's private copy goes (and must leave)
     events = Events()
     router = portal_router(registry=registry, engine=engine, identity=identity, max_upload_bytes=MAX_UPLOAD,
-                           max_media_seconds=MAX_SECONDS, clock=clock, on_event=events, secure_cookies=False)
+                           max_media_seconds=MAX_SECONDS, clock=clock, on_event=events, secure_cookies=False,
+                           pow_bits=POW_BITS)
     app = FastAPI()
     app.include_router(router)
     with serve(app) as url:
@@ -208,6 +212,50 @@ def test_post_without_the_csrf_value_or_from_another_site_is_refused(portal):
         stranger.close()
     with portal.engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM consent_portal_drafts")).scalar_one() == 0
+
+
+def test_starting_needs_a_fresh_proof_of_work_that_is_spent_once(portal):
+    client = portal.client
+    client.get("/consent")
+
+    def drafts() -> int:
+        with portal.engine.connect() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM consent_portal_drafts")).scalar_one())
+
+    def refused(data: dict[str, str], status: int, message: str) -> None:
+        response = client.post("/consent/start", data=data)
+        assert response.status_code == status, response.text
+        assert message in client.error()
+        assert 'data-pow-challenge="v1.' in client.page  # the page comes back with a new challenge to solve
+
+    refused({}, 400, "did not finish preparing the registration (it needs JavaScript)")
+    work = client.work()
+    challenge, bits = work["pow_challenge"], int(work["pow_challenge"].split(".")[2])
+    assert bits == POW_BITS
+    wrong = next(str(n) for n in range(int(work["pow_solution"]) + 1, 10**6)
+                 if leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits)
+    refused({**work, "pow_solution": wrong}, 403, "answer to the start check is wrong")
+    easier = challenge.replace(f".{bits}.", ".0.", 1)  # an easier difficulty, with the old signature
+    refused({"pow_challenge": easier, "pow_solution": solve(easier, bits=0)}, 403, "did not come from this site")
+    refused({**work, "pow_solution": "x" + work["pow_solution"]}, 400, "damaged")
+    assert drafts() == 0
+
+    assert client.post("/consent/start", data=work).status_code == 303
+    assert drafts() == 1
+    client.get("/consent")
+    refused(work, 403, "already used")  # replayed from the same browser ...
+    stranger = PortalClient(portal.url)
+    try:
+        stranger.get("/consent")
+        assert stranger.http.post("/consent/start", data={"csrf": stranger.csrf(), **work}).status_code == 403
+    finally:
+        stranger.close()  # ... or another
+    assert drafts() == 1
+
+    stale = client.work()
+    portal.clock.advance(minutes=31)  # a challenge lives 30 minutes
+    refused(stale, 403, "open too long")
+    assert client.post("/consent/start", data=client.work()).status_code == 303  # the fresh one on the page works
 
 
 def test_steps_without_a_registration_say_so(portal):

@@ -1,5 +1,6 @@
-// The consent portal's only script: camera photos, in-browser statement recording, focus on errors.
-// Everything works without it by uploading files; it never sends anything the forms do not.
+// The consent portal's only script: the start form's proof-of-work, camera photos, in-browser statement
+// recording, focus on errors. Past the start, everything works without it by uploading files; it never sends
+// anything the forms do not.
 "use strict";
 
 (function () {
@@ -126,8 +127,58 @@
     form.addEventListener("submit", () => { checking.hidden = false; });
   }
 
+  // The start form's proof-of-work (consent/portal/_pow.py): a counter such that
+  // SHA-256("<challenge>:<counter>") starts with `bits` zero bits, found before the form is sent.
+  function leadingZeroBits(bytes) {
+    let bits = 0;
+    for (const byte of bytes) {
+      if (byte !== 0) { return bits + Math.clz32(byte) - 24; }
+      bits += 8;
+    }
+    return bits;
+  }
+
+  async function solveWork(challenge, bits) {
+    const encoder = new TextEncoder();
+    const batch = 256;  // digests in flight at once: crypto.subtle is asynchronous
+    for (let first = 0; ; first += batch) {
+      const pending = [];
+      for (let i = first; i < first + batch; i++) {
+        pending.push(crypto.subtle.digest("SHA-256", encoder.encode(challenge + ":" + i)));
+      }
+      const digests = await Promise.all(pending);
+      for (let k = 0; k < batch; k++) {
+        if (leadingZeroBits(new Uint8Array(digests[k])) >= bits) { return String(first + k); }
+      }
+    }
+  }
+
+  function proofOfWork() {
+    const form = document.getElementById("start-form");
+    if (!form || !form.dataset.powChallenge) { return; }
+    const solution = document.getElementById("pow-solution");
+    const status = document.getElementById("pow-status");
+    const button = document.getElementById("start");
+    let solving = false;
+    form.addEventListener("submit", async (event) => {
+      if (solution.value) { return; }
+      event.preventDefault();
+      if (solving) { return; }
+      if (!(window.crypto && crypto.subtle)) {
+        status.textContent = "Your browser cannot prepare the registration on this connection: open the portal over https.";
+        return;
+      }
+      solving = true;
+      button.disabled = true;
+      status.textContent = "Preparing your registration…";
+      solution.value = await solveWork(form.dataset.powChallenge, parseInt(form.dataset.powBits, 10));
+      form.submit();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     focusError();
+    proofOfWork();
     photoCamera();
     statementRecorder();
   });
