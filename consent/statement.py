@@ -74,7 +74,7 @@ from faces import (
     match,
     mouth_opening,
 )
-from media import Limits, MediaError, VideoInfo, iter_frames, probe_video, read_audio
+from media import Limits, MediaError, Sandbox, VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,8 @@ _ONE_FACE_SAMPLES = 40
 _ONE_FACE_PER_S = 2.0
 _IDENTITY_AT = (0.25, 0.5, 0.75)  # where in the recording the identity frames are taken
 _TRACK_MAX_SIDE = 640  # frames are scaled down to this for tracking (mouth opening is a ratio)
+_FRAME_MAX_SIDE = 1920  # frames are decoded at most this large (2.1 MP at 16:9) for the face checks
+SANDBOX = Sandbox.for_video()  # the recording is untrusted: decoded in a confined child process
 _PREAMBLE = "I, the person in this video, agree that Likeness may generate videos of my face for {scope}."
 _PASSCODE = "My passcode is {phrase}."
 
@@ -219,7 +221,7 @@ def _timed(run: Callable[[], Check], *, extra_ms: float = 0.0) -> Check:
 def _read(video_path: Path | str) -> tuple[VideoInfo, np.ndarray]:
     """The clip's header and its audio (16 kHz mono), or a StatementError saying what is wrong with the file."""
     try:
-        info = probe_video(video_path, limits=Limits.video())
+        info = SANDBOX.probe_video(video_path, limits=Limits.statement())
     except MediaError as exc:
         raise StatementError(f"the recording could not be read as a video ({exc}): record the statement again") from exc
     if info.duration_s > MAX_SECONDS:
@@ -228,7 +230,7 @@ def _read(video_path: Path | str) -> tuple[VideoInfo, np.ndarray]:
     if not info.has_audio:
         raise StatementError("the recording has no sound track: allow the microphone and record the statement again")
     try:
-        audio = read_audio(video_path, sample_rate=16000, mono=True, limits=Limits.video())
+        audio = SANDBOX.read_audio(video_path, sample_rate=16000, mono=True, limits=Limits.statement())
     except MediaError as exc:
         raise StatementError(f"the recording's sound could not be read ({exc}): record the statement again") from exc
     return info, audio.samples[0]
@@ -258,7 +260,8 @@ def _scan(video_path: Path | str, *, info_frames: int, fps: float, detector: Lan
     found = _Frames(fps=fps)
     try:
         with FaceTracker() as tracker:
-            for index, frame in enumerate(iter_frames(video_path)):
+            frames = SANDBOX.iter_frames(video_path, max_side=_FRAME_MAX_SIDE, limits=Limits.statement())
+            for index, frame in enumerate(frames):
                 started = time.perf_counter()
                 lm = tracker.track(_scaled(frame))
                 found.mouth.append(float("nan") if lm is None else mouth_opening(lm))

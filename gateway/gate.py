@@ -36,7 +36,7 @@ from gateway.queue import JobQueue
 from gateway.storage import BlobStore
 from generator import Controls, GeneratorError
 from likeness import LikenessError
-from media import Limits, MediaError, MediaTooLargeError, read_audio, read_image, sniff_bytes
+from media import Limits, MediaError, MediaTooLargeError, Sandbox, sniff_bytes
 from policy import (
     Action,
     ConsentFacts,
@@ -53,6 +53,9 @@ from provenance import generation_id_for, new_watermark_id
 logger = logging.getLogger(__name__)
 
 AuditSink = Callable[..., Any]
+
+# Uploads are decoded in a confined child: a decoder crash, a bomb or a hang refuses one request.
+SANDBOX = Sandbox()
 
 
 class Refusal(LikenessError):
@@ -238,7 +241,9 @@ class Gate:
             if not portrait_kind.is_image:
                 raise Refusal(f"the portrait must be a JPEG, PNG or WebP image, not {portrait_kind.description}",
                               status=415, code="portrait_type")
-            portrait = read_image(request.portrait.data)
+            portrait = SANDBOX.read_image(request.portrait.data)
+        except MediaTooLargeError as exc:
+            raise Refusal(f"the portrait is too large: {exc}", status=413, code="portrait_too_large") from exc
         except MediaError as exc:
             raise Refusal(f"the portrait could not be read: {exc}", status=422, code="portrait_unreadable") from exc
         try:
@@ -248,7 +253,7 @@ class Gate:
                               code="audio_type")
             # the duration limit is checked from the header and while decoding: a long file is refused early
             limits = dataclasses.replace(Limits.audio(), max_duration_s=self.max_media_seconds)
-            audio = read_audio(request.audio.data, limits=limits)
+            audio = SANDBOX.read_audio(request.audio.data, limits=limits)
         except MediaTooLargeError as exc:
             raise Refusal(f"the audio is too long or too large: {exc}", status=413, code="audio_too_long") from exc
         except MediaError as exc:

@@ -36,7 +36,7 @@ from gateway.generations import GenerationJob, JobStatus, JobStore
 from gateway.storage import BlobStore
 from generator import Controls, DefaultGenerator
 from likeness import LikenessError
-from media import read_audio, read_image
+from media import Sandbox
 from provenance import (
     GenerationClaim,
     InputRef,
@@ -52,6 +52,9 @@ LEASE_S = 120.0
 RENEW_EVERY_FRAMES = 50
 
 AuditSink = Callable[..., Any]
+
+# Stored inputs are still untrusted bytes: decoded in a confined child like the gate does.
+SANDBOX = Sandbox()
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,8 @@ class GenerationWorker:
         return digest, size
 
     def _generate_and_release(self, job: GenerationJob) -> tuple[str, int]:
-        portrait = read_image(self.blobs.input_of(job.id, "portrait"))
-        audio = read_audio(self.blobs.input_of(job.id, "audio"))
+        portrait = SANDBOX.read_image(self.blobs.input_of(job.id, "portrait"))
+        audio = SANDBOX.read_audio(self.blobs.input_of(job.id, "audio"))
         controls = Controls(**job.controls) if job.controls else Controls()
         generation = self.generator.prepare(portrait, audio, controls=controls, transcript=job.transcript)
         consent = self.registry.get(job.consent_id)

@@ -34,11 +34,13 @@ from faces import (
     match,
 )
 from faces.identity import require_calibration
-from media import Limits, MediaError, MediaTooLargeError, probe_video, read_image, sniff_bytes, sniff_file
+from media import Limits, MediaError, MediaTooLargeError, Sandbox, sniff_bytes, sniff_file
 
 FORM_SLACK = 64 * 1024  # multipart boundaries, part headers and the small fields around the files
 MAX_PHOTOS = 5
 _NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
+# Photos and recordings are decoded in a confined child: a decoder crash, a bomb or a hang refuses one upload.
+SANDBOX = Sandbox.for_video()
 
 
 class Refused(Exception):
@@ -159,7 +161,7 @@ def check_photos(photos: list[bytes], *, identity: IdentityBackend, landmarks: L
         if not kind.is_image:
             raise Refused(415, f"{Label} is not a JPEG, PNG or WebP image: it is {kind.description}.", field="photos")
         try:
-            rgb = read_image(data, limits=limits)
+            rgb = SANDBOX.read_image(data, limits=limits)
         except MediaTooLargeError as exc:
             raise Refused(413, f"{Label} is too large ({exc}): use a smaller photo.", field="photos") from None
         except MediaError as exc:
@@ -223,7 +225,10 @@ def check_recording(path: Path, *, max_seconds: float) -> str:
         raise Refused(415, f"The statement recording is not a video: it is {kind.description}. Record it again, or "
                            "upload a WebM or MP4 video of you saying the statement.", field="statement")
     try:
-        info = probe_video(path, limits=Limits.video())
+        info = SANDBOX.probe_video(path, limits=Limits.statement())
+    except MediaTooLargeError as exc:
+        raise Refused(413, f"The statement recording is too large ({exc}): record just the statement, at 1080p "
+                           "or less.", field="statement") from None
     except MediaError as exc:
         raise Refused(422, f"The statement recording could not be read as a video ({exc}): it may be damaged or cut "
                            "short. Record the statement again.", field="statement") from None

@@ -1,0 +1,146 @@
+"""A real ``likeness serve`` process to throw the hostile-media corpus at, and what each request cost it.
+
+Used by ``tests/gateway/test_hostile_server.py`` and ``bench/hostile_corpus.py``: the data dir is
+prepared in this process (keys, one partner, one person's consent), then the server runs as its
+own process, exactly as an operator starts it, so a crash in it cannot hide in the test's process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from gateway_factories import Person, free_port, register_consent
+from hostile_corpus import Item
+
+from gateway.runtime import Runtime, ensure_keys
+from gateway.settings import Settings
+
+LIKENESS = str(Path(sys.executable).with_name("likeness"))
+
+
+@dataclass
+class Shot:
+    """One request: which item in which field, what came back, and whether the same server lived on."""
+
+    item: str
+    field: str
+    status: int
+    error_code: str | None
+    body: str
+    elapsed_s: float
+    alive_after: bool
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[str]
+    key: str
+    consent_id: str
+    portrait: np.ndarray
+    rss_at_start_mib: float = 0.0
+    shots: list[Shot] = field(default_factory=list)
+
+    def _status_field(self, name: str) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def rss_mib(self) -> float:
+        return self._status_field("VmRSS")
+
+    def peak_rss_mib(self) -> float:
+        return self._status_field("VmHWM")
+
+    def alive(self) -> bool:
+        if self.process.poll() is not None:
+            return False
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=30).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def send(self, item: Item, *, path: str, field: str, files: dict[str, Any], data: dict[str, str],
+             headers: dict[str, str] | None = None) -> Shot:
+        sent = dict(files)
+        sent[field] = (item.filename, item.data, item.content_type)
+        started = time.perf_counter()
+        try:
+            response = httpx.post(f"{self.url}{path}", files=sent, data=data, headers=headers or {}, timeout=300)
+            status, body = response.status_code, response.text
+        except httpx.TransportError as exc:  # the server went away mid-request
+            status, body = 0, f"transport error: {exc}"
+        elapsed = time.perf_counter() - started
+        code = None
+        if 400 <= status < 600:
+            try:
+                code = response.json()["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = None
+        shot = Shot(item=item.name, field=field, status=status, error_code=code, body=body, elapsed_s=elapsed,
+                    alive_after=self.alive())
+        self.shots.append(shot)
+        return shot
+
+    def generation(self, item: Item, *, field: str, portrait: bytes, audio: bytes) -> Shot:
+        files = {"portrait": ("portrait.jpg", portrait, "image/jpeg"), "audio": ("speech.wav", audio, "audio/wav")}
+        return self.send(item, path="/v1/generations", field=field, files=files,
+                         data={"consent_id": self.consent_id, "purpose": "education"},
+                         headers={"Authorization": f"Bearer {self.key}"})
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "LIKENESS_DATA_DIR": str(data_dir)}
+    for name in ("LIKENESS_DATABASE_URL", "LIKENESS_REDIS_URL", "LIKENESS_ENVIRONMENT"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def start_server(data_dir: Path, *, who: Person, extra_env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    """Prepare ``data_dir`` (keys, partner ``acme``, ``who``'s consent) and run ``likeness serve`` on it."""
+    settings = Settings.for_tests(data_dir)
+    ensure_keys(settings)
+    runtime = Runtime.build(settings)
+    _, issued = runtime.partners.add("acme", use_cases=["education"], quota=10_000, rate_per_minute=100_000)
+    consent_id, _ = register_consent(runtime, who)
+    runtime.engine.dispose()
+    port = free_port()
+    process = subprocess.Popen([LIKENESS, "serve", "--port", str(port)],
+                               env=server_env(data_dir, **(extra_env or {})),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    running = RunningServer(url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process,
+                            key=issued.plaintext, consent_id=consent_id, portrait=who.portraits[0])
+    try:
+        deadline = time.monotonic() + 120
+        while not running.alive():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"likeness serve did not start: {process.stderr.read() if process.stderr else ''}")
+            time.sleep(0.2)
+        running.rss_at_start_mib = running.rss_mib()
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+
+
+__all__ = ["LIKENESS", "RunningServer", "Shot", "server_env", "start_server"]
