@@ -166,7 +166,7 @@ def test_pages_carry_security_headers_and_accessible_markup(portal):
     headers = response.headers
     csp = headers["content-security-policy"]
     assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp and "frame-ancestors 'none'" in csp
-    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "same-origin"
     assert headers["cache-control"] == "no-store" and headers["x-content-type-options"] == "nosniff"
     cookie = headers["set-cookie"]
     assert "lk_portal_csrf=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict",
