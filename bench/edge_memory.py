@@ -26,10 +26,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=None, help="the tree to run the server from")
     parser.add_argument("--mb", type=int, default=50, help="size of the upload, MB (10^6 bytes)")
+    parser.add_argument("--shape", choices=["file", "field", "urlencoded"], default="file",
+                        help="one multipart file part, one multipart text field, or an urlencoded form")
     args = parser.parse_args()
-    part = (b'--x\r\nContent-Disposition: form-data; name="portrait"; filename="p.jpg"\r\n'
-            b"Content-Type: image/jpeg\r\n\r\n")
-    end = b"\r\n--x--\r\n"
+    content_type = "multipart/form-data; boundary=x"
+    if args.shape == "file":
+        part = (b'--x\r\nContent-Disposition: form-data; name="portrait"; filename="p.jpg"\r\n'
+                b"Content-Type: image/jpeg\r\n\r\n")
+        end = b"\r\n--x--\r\n"
+    elif args.shape == "field":
+        part, end = b'--x\r\nContent-Disposition: form-data; name="transcript"\r\n\r\n', b"\r\n--x--\r\n"
+    else:
+        part, end, content_type = b"transcript=", b"", "application/x-www-form-urlencoded"
+    filler = b"a" * MIB
     size = args.mb * 10**6
     with tempfile.TemporaryDirectory() as folder, likeness_serve(Path(folder) / "var", cwd=args.source) as server:
         with RawClient(server.port) as warm:  # one small refused request first, so the baseline is a warm server
@@ -38,14 +47,14 @@ def main() -> None:
         before = server.rss_mib(peak=True)
         started = time.perf_counter()
         with RawClient(server.port, timeout=300) as client:
-            client.head("POST", "/v1/generations", {"Content-Type": "multipart/form-data; boundary=x",
+            client.head("POST", "/v1/generations", {"Content-Type": content_type,
                                                     "Content-Length": str(len(part) + size + len(end))})
 
             def body():  # type: ignore[no-untyped-def]
                 yield part
                 for _ in range(size // MIB):
-                    yield bytes(MIB)
-                yield bytes(size % MIB)
+                    yield filler
+                yield filler[:size % MIB]
                 yield end
 
             client.send_until_answered(body())
@@ -53,7 +62,7 @@ def main() -> None:
         seconds = time.perf_counter() - started
         time.sleep(0.5)
         after = server.rss_mib(peak=True)
-    print(f"| {args.source or 'this checkout'} | {args.mb} MB | {response.status} | "
+    print(f"| {args.source or 'this checkout'} | {args.shape} | {args.mb} MB | {response.status} | "
           f"{client.sent_body / 1e6:.1f} MB | {before:.0f} MiB | {after:.0f} MiB | {after - before:+.0f} MiB | "
           f"{seconds:.2f} s |")
 

@@ -57,6 +57,8 @@ MODULES = [
     "gateway.settings",
     "gateway.db",
     "consent.portal",
+    "consent.portal._pow",
+    "gateway.edge",
     "generator.motion_data",
     "generator.learned",
     "generator.learned._safetensors",
