@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "gateway"))
 
-from edge_factories import MIB, RawClient, likeness_serve  # noqa: E402
+from edge_factories import MIB, RawClient, likeness_serve
 
 
 def main() -> None:
