@@ -39,6 +39,7 @@ class AuditKind(StrEnum):
     GENERATION_RELEASED = "generation.released"
     GENERATION_FAILED = "generation.failed"
     GENERATION_CANCELLED = "generation.cancelled"
+    GENERATION_OUTPUT_DELETED = "generation.output_deleted"
     CONSENT_GRANTED = "consent.granted"
     CONSENT_REVOKED = "consent.revoked"
     CONSENT_ERASED = "consent.erased"

@@ -135,6 +135,19 @@ class ConsentGeneration(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
 
 
+class ConsentOutputDeletion(SQLModel, table=True):
+    """A released video of the subject deleted from storage, and why (revocation, erasure). Append-only."""
+
+    __tablename__ = "consent_output_deletions"
+    __table_args__ = (UniqueConstraint("generation_id", name="uq_consent_output_deletions_generation_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    consent_id: str = Field(foreign_key="consents.id", index=True, max_length=36)
+    generation_id: str = Field(max_length=32)
+    reason: str = Field(max_length=200)
+    deleted_at: datetime = Field(default_factory=_now)
+
+
 # ---------------------------------------------------------------------------------------- the portal
 # Server-side state of the consent portal (``consent.portal``), short-lived and never signed: a
 # registration in progress (a draft) and a signed-in management session. Both are found by the

@@ -204,6 +204,8 @@ class GenerationPublic(BaseModel):
     partner: str
     purpose: str
     created_at: datetime
+    output_deleted_at: datetime | None = None
+    output_deleted_reason: str | None = None
 
 
 class ErasureReceipt(BaseModel):

@@ -19,7 +19,8 @@ True
 [(1, 'granted'), (2, 'revoked')]
 
 The gateway calls :meth:`~ConsentService.get`, :meth:`~ConsentService.check_scope`,
-:meth:`~ConsentService.score_portrait` and :meth:`~ConsentService.record_generation`; the
+:meth:`~ConsentService.score_portrait`, :meth:`~ConsentService.record_generation` and
+:meth:`~ConsentService.record_outputs_deleted`; the
 portal calls the rest on the subject's behalf, with the subject's management token. Every
 load verifies the consent's signatures and hash chain first (a changed row raises
 :class:`~consent.errors.ConsentTamperedError`). Reference embeddings are decrypted in memory
@@ -78,6 +79,7 @@ from consent.models import (
     Consent,
     ConsentEvidence,
     ConsentGeneration,
+    ConsentOutputDeletion,
     ConsentRevision,
     ReferenceEmbedding,
     Subject,
@@ -531,9 +533,14 @@ class ConsentService:
         with self._session() as session:
             self._authenticate(session, consent_id, token, for_update=False)
             rows = session.exec(select(ConsentGeneration).where(ConsentGeneration.consent_id == consent_id).order_by(
-                col(ConsentGeneration.created_at).desc(), col(ConsentGeneration.id).desc()))
+                col(ConsentGeneration.created_at).desc(), col(ConsentGeneration.id).desc())).all()
+            deleted = {d.generation_id: d for d in session.exec(select(ConsentOutputDeletion).where(
+                ConsentOutputDeletion.consent_id == consent_id))}
             return [GenerationPublic(generation_id=r.generation_id, watermark_id=r.watermark_id, partner=r.partner,
-                                     purpose=r.purpose, created_at=r.created_at) for r in rows]
+                                     purpose=r.purpose, created_at=r.created_at,
+                                     output_deleted_at=_deleted_at(deleted.get(r.generation_id)),
+                                     output_deleted_reason=_deleted_reason(deleted.get(r.generation_id)))
+                    for r in rows]
 
     # ---------------------------------------------------------------- the gateway's side
 
@@ -680,6 +687,39 @@ class ConsentService:
             session.commit()
         return GenerationPublic(generation_id=generation_id, watermark_id=watermark_id, partner=partner,
                                 purpose=purpose, created_at=moment)
+
+    def record_outputs_deleted(self, consent_id: str, *, generation_ids: Sequence[str], reason: str,
+                               at: datetime | None = None) -> int:
+        """Record that the released videos ``generation_ids`` of this consent were deleted from storage.
+
+        The subject's management page shows it beside each video. Append-only; a generation
+        already recorded as deleted is skipped. Returns how many were recorded now.
+        """
+        moment = _aware(at, self._clock)
+        reason = _reason(reason)[:200]
+        ids = sorted(set(generation_ids))
+        if any(not isinstance(g, str) or not _GENERATION_ID.match(g) for g in ids):
+            raise ConsentInputError("generation ids are gen_ + 16 hex digits")
+        if not ids:
+            return 0
+        with self._session() as session:
+            if self._consent_row(session, consent_id, for_update=False) is None:
+                raise UnknownConsentError(f"no consent has the id {consent_id!r}")
+            known = set(session.exec(select(ConsentOutputDeletion.generation_id).where(
+                col(ConsentOutputDeletion.generation_id).in_(ids))))
+            fresh = [g for g in ids if g not in known]
+            session.add_all(ConsentOutputDeletion(consent_id=consent_id, generation_id=g, reason=reason,
+                                                  deleted_at=moment) for g in fresh)
+            session.commit()
+        return len(fresh)
+
+
+def _deleted_at(row: ConsentOutputDeletion | None) -> datetime | None:
+    return None if row is None else row.deleted_at
+
+
+def _deleted_reason(row: ConsentOutputDeletion | None) -> str | None:
+    return None if row is None else row.reason
 
 
 def _scope_of(rev: ConsentRevision) -> ConsentScope:

@@ -70,6 +70,9 @@ class GenerationOut(BaseModel):
     output_bytes: int | None = None
     duration_s: float | None = None
     video_url: str | None = Field(default=None, description="where to download the MP4 once released")
+    output_deleted_at: datetime | None = Field(default=None, description="when the released video was deleted from "
+                                               "storage (its consent was revoked or its subject erased)")
+    output_deleted_reason: str | None = None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -164,7 +167,9 @@ def _out(job: GenerationJob) -> GenerationOut:
         attempts=job.attempts, error_code=job.error_code, error=job.error, watermark_id=job.watermark_id,
         manifest_id=job.manifest_id, output_sha256=job.output_sha256, output_bytes=job.output_bytes,
         duration_s=job.duration_s,
-        video_url=f"/v1/generations/{job.id}/video" if job.status == JobStatus.RELEASED else None,
+        video_url=f"/v1/generations/{job.id}/video"
+        if job.status == JobStatus.RELEASED and job.output_deleted_at is None else None,
+        output_deleted_at=job.output_deleted_at, output_deleted_reason=job.output_deleted_reason,
         created_at=job.created_at, updated_at=job.updated_at, finished_at=job.finished_at,
     )
 
@@ -260,6 +265,9 @@ def download_video(rt: Rt, caller: Caller, generation_id: Annotated[str, PathPar
                       code="not_ready")
     if job.status != JobStatus.RELEASED:
         raise Refusal(f"generation {job.id} was {job.status}: there is no video", status=410, code=str(job.status))
+    if job.output_deleted_at is not None:
+        raise Refusal(f"the video of {job.id} was deleted ({job.output_deleted_reason})", status=410,
+                      code="output_deleted")
     scope = rt.registry.check_scope(job.consent_id, partner=caller.partner.name, purpose=job.purpose)
     if not scope.covered:
         raise Refusal("the consent no longer covers this video: " + "; ".join(scope.reasons), status=410,

@@ -143,13 +143,18 @@ def _http_code(status: int) -> str:
 
 
 def _mount_portal(app: FastAPI, rt: Runtime, *, pow_key: bytes) -> None:
-    """The consent portal's pages (``/consent``); grants, revocations and erasures go to the audit log."""
+    """The consent portal's pages (``/consent``); grants, revocations and erasures go to the audit log, and a
+    revocation or an erasure deletes the released videos of the consents it closed (``gateway.retention``)."""
     from consent.portal import portal_router
 
     def on_event(kind: str, details: dict[str, Any]) -> None:
         data = dict(details)
         consent_id = data.pop("consent_id", None)
-        rt.audit_log.append(kind, actor="subject", consent_id=consent_id, data=data)
+        try:
+            rt.audit_log.append(kind, actor="subject", consent_id=consent_id, data=data)
+        finally:  # the videos go even if the audit log cannot take the entry (that failure is logged)
+            if kind in ("consent.revoked", "consent.erased") and consent_id is not None:
+                rt.delete_outputs([consent_id, *details.get("consent_ids", ())], cause=kind)
 
     app.include_router(portal_router(
         registry=rt.registry, engine=rt.engine, identity=rt.identity, max_upload_bytes=rt.settings.max_upload_bytes,

@@ -68,11 +68,13 @@ def keys_init() -> None:
     """Create the development PKI, watermark key and consent keys under <data dir>/keys (only what is absent)."""
     from audit import init_audit_key
     from consent import init_consent_keys
+    from gateway.runtime import secure_data_dir_of
     from provenance import init_identity
 
     settings = _settings()
     if settings.environment == "production":
         raise LikenessError("`keys init` makes development keys; production brings its own certificate chain")
+    secure_data_dir_of(settings)  # 0700, and an existing data dir open to others is tightened (with a warning)
     paths = init_identity(settings.keys_dir)
     init_consent_keys(settings.keys_dir)
     init_audit_key(settings.resolved_audit_signing_key_file)

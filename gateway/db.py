@@ -1,6 +1,8 @@
 """Database engine and migrations.
 
 SQLite (WAL) by default under the data dir; PostgreSQL when ``LIKENESS_DATABASE_URL`` says so.
+A SQLite database file is created 0600 before SQLite opens it (its ``-wal`` and ``-shm`` files
+take the database file's mode), and an existing one open to other users is set to 0600.
 The schema is owned by Alembic (``gateway/migrations``); :func:`upgrade` brings a database to head.
 
 >>> from gateway.db import make_engine, upgrade
@@ -21,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from likeness.errors import LikenessError
+from likeness.files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,7 +43,7 @@ def make_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
         else:
             path = Path(url.removeprefix("sqlite:///"))
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(path)
     else:
         kwargs["pool_pre_ping"] = True
     try:
@@ -50,6 +53,24 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The database at ``path`` and its WAL and shared-memory files readable by their owner only.
+
+    Created empty and 0600 when absent (an empty file is an empty SQLite database), so SQLite
+    never creates it with the umask's mode; SQLite gives ``-wal`` and ``-shm`` the mode of the
+    database file. Existing ones open to others are set to 0600.
+    """
+    try:
+        if not path.parent.exists():
+            private_dir(path.parent)
+        private_file(path)
+        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if extra.exists():
+                private_file(extra)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database file {path}: {exc.strerror or exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

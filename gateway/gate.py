@@ -31,7 +31,7 @@ from faces import IdentityBackend
 from faces.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
 from faces.identity import require_calibration
 from gateway.generations import GenerationJob, JobCreate, JobStore, QuotaExceeded
-from gateway.partners import AuthenticatedPartner, partner_facts
+from gateway.partners import AuthenticatedPartner, PartnerPublic, partner_facts
 from gateway.queue import JobQueue
 from gateway.storage import BlobStore
 from generator import Controls, GeneratorError
@@ -138,7 +138,7 @@ class Gate:
     def check_consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str) -> ConsentCheck:
         consent = self._consent(caller, consent_id=consent_id, purpose=purpose, action="consent.checked")
         request = PolicyRequest(action=Action.CHECK_CONSENT, partner=partner_facts(caller.partner),
-                                consent=_consent_facts(consent), purpose=purpose, now=self.clock())
+                                consent=consent_facts(consent), purpose=purpose, now=self.clock())
         decision = decide(request, policies=self.policies)
         self.audit("consent.checked", **_caller(caller), consent_id=consent.id, consent_revision=consent.revision,
                    consent_head=consent.head_hash, purpose=purpose, **_decision(decision))
@@ -171,7 +171,7 @@ class Gate:
         identity = self._identity(consent, portrait_rgb, facts=facts, partner=caller, purpose=request.purpose)
         used, frees_at = self.jobs.quota_used(caller.partner.id, period=caller.partner.quota_period)
         policy_request = PolicyRequest(
-            action=Action.GENERATE, partner=partner_facts(caller.partner), consent=_consent_facts(consent),
+            action=Action.GENERATE, partner=partner_facts(caller.partner), consent=consent_facts(consent),
             purpose=request.purpose, now=now, identity=identity,
             quota=QuotaFacts(used=used, limit=caller.partner.quota))
         decision = decide(policy_request, policies=self.policies)
@@ -187,11 +187,12 @@ class Gate:
                           code="quota_exhausted" if only_quota else "policy_denied", reasons=decision.reasons,
                           policy_version=decision.policy_version, retry_after_s=retry if only_quota else None)
         return self._accept(caller, request, consent=consent, decision=decision, controls=controls,
-                            request_sha=request_sha, kinds=(portrait_kind, audio_kind), facts=facts)
+                            request_sha=request_sha, kinds=(portrait_kind, audio_kind), facts=facts,
+                            decided_on=policy_request)
 
     def _accept(self, caller: AuthenticatedPartner, request: GenerationRequest, *, consent: ConsentPublic,
                 decision: Decision, controls: dict[str, Any], request_sha: str, kinds: tuple[Any, Any],
-                facts: dict[str, Any]) -> tuple[GenerationJob, bool]:
+                facts: dict[str, Any], decided_on: PolicyRequest) -> tuple[GenerationJob, bool]:
         job_id = generation_id_for(new_watermark_id())
         portrait_kind, audio_kind = kinds
         self.blobs.put_input(job_id, f"portrait.{portrait_kind.value}", request.portrait.data)
@@ -206,7 +207,7 @@ class Gate:
                 policy_version=decision.policy_version, idempotency_key=request.idempotency_key,
                 controls=controls, transcript=request.transcript,
                 decision={"allowed": True, "reasons": [r.id for r in decision.reasons],
-                          "policy_version": decision.policy_version},
+                          "policy_version": decision.policy_version, **_request_facts(decided_on)},
             ), quota_limit=caller.partner.quota, quota_period=caller.partner.quota_period)
         except QuotaExceeded as exc:
             self.blobs.drop_inputs(job_id)
@@ -325,7 +326,7 @@ def _controls(raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _consent_facts(consent: ConsentPublic) -> ConsentFacts:
+def consent_facts(consent: ConsentPublic) -> ConsentFacts:
     scope = consent.scope
     return ConsentFacts(
         id=consent.id, revision=consent.revision, status=str(consent.status),
@@ -333,6 +334,42 @@ def _consent_facts(consent: ConsentPublic) -> ConsentFacts:
         purposes=scope.purposes if isinstance(scope.purposes, str) else tuple(scope.purposes),
         prohibited_purposes=tuple(scope.prohibited_purposes),
         valid_from=scope.valid_from or consent.created_at, valid_until=scope.valid_until)
+
+
+def _request_facts(request: PolicyRequest) -> dict[str, Any]:
+    """The facts of a generation decision that only the gate can establish (the identity match, the quota as
+    it stood), kept on the job so the worker can ask the policy again before release (:func:`redecide`)."""
+    facts: dict[str, Any] = {}
+    if request.identity is not None:
+        facts["identity"] = dataclasses.asdict(request.identity)
+    if request.quota is not None:
+        facts["quota"] = dataclasses.asdict(request.quota)
+    return facts
+
+
+def redecide(job: GenerationJob, *, partner: PartnerPublic, consent: ConsentPublic, policies: PolicySet,
+             now: datetime) -> Decision:
+    """The gate's decision for an accepted job, asked again with what can have changed since.
+
+    The partner (suspended?), the consent (revoked, narrowed, expired?) and the policy set
+    (``policies``, the current version) are read now; the identity match and the quota are the
+    facts the gate established at acceptance (the portrait is not matched again, and the job's
+    own unit of quota is already spent). A job accepted before those facts were kept is
+    re-decided only when the policy version is the same: under a changed policy it is denied
+    (``policy-changed``), since it cannot be shown to pass.
+    """
+    kept = job.decision or {}
+    if "quota" not in kept:  # accepted before the facts were kept
+        if policies.version != job.policy_version:
+            return Decision(False, (Reason("policy-changed", "the policy changed since this job was accepted, and "
+                                           "the facts it was accepted on were not kept"),), policies.version)
+        return Decision(True, tuple(Reason(rid, "as decided at acceptance") for rid in kept.get("reasons", ())),
+                        job.policy_version)
+    identity = IdentityFacts(**kept["identity"]) if kept.get("identity") else None
+    quota = QuotaFacts(**kept["quota"])
+    request = PolicyRequest(action=Action.GENERATE, partner=partner_facts(partner), consent=consent_facts(consent),
+                            purpose=job.purpose, now=now, identity=identity, quota=quota)
+    return decide(request, policies=policies)
 
 
 def _caller(caller: AuthenticatedPartner) -> dict[str, Any]:
@@ -358,4 +395,4 @@ def _request_sha256(request: GenerationRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-__all__ = ["ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "Refusal"]
+__all__ = ["ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "Refusal", "consent_facts", "redecide"]

@@ -6,6 +6,10 @@
       ▲                 │  ├────▶ cancelled           (consent revoked, expired or erased mid-job)
       └──lease expired──┘  └────▶ failed              (generation failed, or too many attempts)
 
+A released job's video is deleted from storage when its consent is revoked or its subject
+erased (:mod:`gateway.retention`); the job stays ``released`` and says so in
+``output_deleted_at`` and ``output_deleted_reason``.
+
 A worker *claims* a job with one conditional UPDATE (status queued, or running with an expired
 lease) and holds a lease it renews while rendering; every later transition is fenced by the
 attempt number it claimed, so a worker that lost its lease (killed, paused, partitioned) can
@@ -97,6 +101,8 @@ class GenerationJob(SQLModel, table=True):
     output_sha256: str | None = Field(default=None, max_length=64)
     output_bytes: int | None = None
     duration_s: float | None = None
+    output_deleted_at: datetime | None = Field(default=None, description="when the released video was deleted")
+    output_deleted_reason: str | None = Field(default=None, max_length=200, description="why (consent revoked, …)")
     created_at: datetime = Field(default_factory=_now)
     updated_at: datetime = Field(default_factory=_now)
     started_at: datetime | None = None
@@ -264,6 +270,26 @@ class JobStore:
                 query = query.where(GenerationJob.status == status)
             query = query.order_by(col(GenerationJob.created_at).desc(), col(GenerationJob.id).desc()).limit(limit)
             return list(session.exec(query))
+
+    def with_stored_output(self, consent_ids: list[str]) -> list[GenerationJob]:
+        """Released jobs of these consents whose video has not been deleted."""
+        if not consent_ids:
+            return []
+        with self._session() as session:
+            return list(session.exec(select(GenerationJob).where(
+                col(GenerationJob.consent_id).in_(consent_ids), GenerationJob.status == JobStatus.RELEASED,
+                col(GenerationJob.output_deleted_at).is_(None)).order_by(col(GenerationJob.created_at))))
+
+    def mark_output_deleted(self, job_id: str, *, reason: str) -> datetime | None:
+        """Record that the released video of ``job_id`` was deleted; when (``None``: not released, or already)."""
+        now = self._clock()
+        with self._session() as session:
+            result = session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
+                GenerationJob.id == job_id, GenerationJob.status == JobStatus.RELEASED,
+                col(GenerationJob.output_deleted_at).is_(None),
+            ).values(output_deleted_at=now, output_deleted_reason=reason[:200], updated_at=now))
+            session.commit()
+            return now if result.rowcount == 1 else None
 
     def all_statuses(self) -> dict[str, int]:
         with self._session() as session:

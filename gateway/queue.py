@@ -25,6 +25,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer
 
+from gateway.db import private_sqlite_file
 from gateway.settings import Settings
 from likeness import LikenessError
 
@@ -70,7 +71,7 @@ class JobQueue:
             except Exception as exc:  # redis-py raises several kinds for a bad URL
                 raise QueueError(f"cannot use LIKENESS_REDIS_URL: {type(exc).__name__}: {exc}") from exc
             return cls(huey, backend="redis")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(settings.jobs_db_path)  # 0600 before SQLite opens it (with its -wal and -shm)
         return cls(SqliteHuey("likeness", filename=str(settings.jobs_db_path), results=False), backend="sqlite")
 
     def attach(self, runner: Callable[[str], str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -23,9 +24,11 @@ from gateway.gate import Gate
 from gateway.generations import JobStore
 from gateway.partners import PartnerService
 from gateway.queue import JobQueue
+from gateway.retention import delete_released_outputs
 from gateway.settings import Settings
-from gateway.storage import BlobStore
+from gateway.storage import BlobStore, secure_data_dir
 from gateway.worker import GenerationWorker, ReleaseSettings
+from likeness.files import private_dir
 from policy import PolicySet, load_policies
 from provenance import ManifestRepository
 
@@ -50,6 +53,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, *, with_worker: bool = False, queue: JobQueue | None = None) -> Runtime:
+        private_dir(settings.data_dir)  # 0700 when this makes it (`likeness serve` tightens an existing one)
         engine = open_engine(settings)
         policies = load_policies(settings.policy_dir)
         identity = get_identity_backend(settings.identity_backend, model_dir=settings.insightface_model_dir,
@@ -76,7 +80,8 @@ class Runtime:
         worker = GenerationWorker(
             jobs=self.jobs, blobs=self.blobs, registry=self.registry, generator=get_generator(),
             identity=provenance_identity(self.settings), repository=ManifestRepository(self.engine),
-            audit=self.auditor("worker"),
+            audit=self.auditor("worker"), partners=self.partners, policies=lambda: self.policies,
+            max_input_bytes=self.settings.max_upload_bytes,
             release_settings=ReleaseSettings(crf=self.settings.video_crf, preset=self.settings.video_preset,
                                              strength=self.settings.watermark_strength),
             lease_s=self.settings.job_lease_s,
@@ -84,6 +89,11 @@ class Runtime:
         self.worker = worker
         self.queue.attach(worker.run)
         return worker
+
+    def delete_outputs(self, consent_ids: list[str], *, cause: str) -> list[str]:
+        """Delete the released videos of these consents (on ``consent.revoked`` / ``consent.erased``)."""
+        return delete_released_outputs(consent_ids, cause=cause, jobs=self.jobs, blobs=self.blobs,
+                                       registry=self.registry, audit=self.auditor("system"))
 
     def auditor(self, role: str) -> Any:
         """An ``audit(kind, **facts)`` callable that logs as ``role`` (partner facts name the actor)."""
@@ -104,10 +114,19 @@ class Runtime:
         return record
 
 
+PUBLIC_FILES = ("keys/root.pem", "keys/issuing.pem", "keys/signing.pem", "keys/chain.pem")  # certificates
+
+
+def secure_data_dir_of(settings: Settings) -> list[Path]:
+    """The data dir 0700 and everything in it 0600/0700 but the public certificates; what was changed."""
+    return secure_data_dir(settings.data_dir, public=PUBLIC_FILES)
+
+
 def ensure_keys(settings: Settings) -> None:
     """Development keys when absent (never in production): the first ``serve`` works out of the box."""
     if settings.environment == "production":
         return
+    private_dir(settings.data_dir)  # before the keys folder is made inside it (its parents get the umask's mode)
     from consent import init_consent_keys
     from provenance import init_identity
 
@@ -116,4 +135,4 @@ def ensure_keys(settings: Settings) -> None:
     init_audit_key(settings.resolved_audit_signing_key_file)
 
 
-__all__ = ["Runtime", "ensure_keys"]
+__all__ = ["PUBLIC_FILES", "Runtime", "ensure_keys", "secure_data_dir_of"]

@@ -34,10 +34,11 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from gateway.app import create_app
-        from gateway.runtime import Runtime, ensure_keys
+        from gateway.runtime import Runtime, ensure_keys, secure_data_dir_of
         from gateway.settings import get_settings
 
         settings = get_settings()
+        secure_data_dir_of(settings)  # 0700/0600; an existing data dir open to others is tightened, with a warning
         ensure_keys(settings)
         run_jobs = (not settings.redis_url) if jobs is None else jobs
         runtime = Runtime.build(settings, with_worker=run_jobs and workers == 1)  # fails here, in one line
@@ -59,10 +60,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run generation jobs from the queue (Redis with LIKENESS_REDIS_URL, else the SQLite queue)."""
         from gateway.queue import Recovery
-        from gateway.runtime import Runtime
+        from gateway.runtime import Runtime, secure_data_dir_of
         from gateway.settings import get_settings
 
         settings = get_settings()
+        secure_data_dir_of(settings)
         runtime = Runtime.build(settings, with_worker=True)
         assert runtime.worker is not None
         recovery = Recovery(runtime.worker.recover, runtime.queue.enqueue, every_s=settings.recover_every_s)

@@ -9,6 +9,17 @@ consent (its subject sees it on their management page), and writes each outcome 
 log. A revocation at any point before the job is marked released stops it, and a released file
 whose consent was revoked meanwhile is deleted, never served.
 
+Before generating, every few dozen frames, before release and before delivery, the worker asks
+again everything the gate decided that can change: the consent's scope (``consent_withdrawn``),
+the partner (suspended or removed: ``partner_suspended``, ``partner_removed``) and the policy,
+under the policy set in force now (:func:`gateway.gate.redecide`: ``policy_denied``). Each
+refusal cancels the job with its reasons in the audit log, and nothing is delivered. The inputs
+are read through :meth:`~gateway.storage.BlobStore.read_verified`: a portrait or an audio file
+that is not the one the gate hashed fails the job (``input_tampered``), logged, with no output.
+After the job is marked released, the consent is read once more: if it was revoked or erased
+meanwhile, the video is deleted (:func:`gateway.retention.delete_released_outputs`), so a
+release racing the revocation's deletion pass leaves nothing on disk.
+
 A worker killed mid-job loses nothing: its lease expires, :meth:`GenerationWorker.recover`
 hands the job to the queue again (at most :data:`~gateway.generations.MAX_ATTEMPTS` attempts),
 and the retry either adopts a video the dead attempt had fully released (its manifest is in
@@ -27,16 +38,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from consent import ConsentError, ConsentService
+from consent import ConsentError, ConsentService, ConsentStatus
+from gateway.gate import redecide
 from gateway.generations import GenerationJob, JobStatus, JobStore
-from gateway.storage import BlobStore
+from gateway.partners import PartnerService, UnknownPartnerError
+from gateway.retention import delete_released_outputs
+from gateway.storage import BlobStore, InputTamperedError
 from generator import Controls, DefaultGenerator
 from likeness import LikenessError
 from media import Sandbox
+from policy import PolicySet
 from provenance import (
     GenerationClaim,
     InputRef,
@@ -64,11 +79,24 @@ class ReleaseSettings:
     strength: float | None = None
 
 
-class _ConsentWithdrawn(Exception):
-    def __init__(self, codes: list[str], reasons: list[str]) -> None:
+class _Withdrawn(Exception):
+    """What the gate allowed no longer holds: ``code`` names what changed, ``codes`` and ``reasons`` say how."""
+
+    def __init__(self, code: str, codes: list[str], reasons: list[str], *, policy_version: str | None = None) -> None:
         super().__init__("; ".join(reasons))
+        self.code = code
         self.codes = codes
         self.reasons = reasons
+        self.policy_version = policy_version
+        self.stage: str | None = None
+
+
+_WITHDRAWN = {
+    "consent_withdrawn": "consent no longer covers this generation",
+    "partner_suspended": "the partner is suspended",
+    "partner_removed": "the partner is no longer registered",
+    "policy_denied": "the policy in force now refuses this generation",
+}
 
 
 class _LeaseLost(Exception):
@@ -88,13 +116,19 @@ class GenerationWorker:
         identity: ProvenanceIdentity,
         repository: ManifestRepository,
         audit: AuditSink,
+        partners: PartnerService,
+        policies: Callable[[], PolicySet],
         release_settings: ReleaseSettings = ReleaseSettings(),
         name: str | None = None,
         lease_s: float = LEASE_S,
+        max_input_bytes: int | None = None,
     ) -> None:
         self.jobs = jobs
         self.blobs = blobs
         self.registry = registry
+        self.partners = partners
+        self.policies = policies
+        self.max_input_bytes = max_input_bytes
         self.generator = generator
         self.identity = identity
         self.repository = repository
@@ -112,16 +146,28 @@ class GenerationWorker:
             return "skipped"
         started = time.perf_counter()
         try:
-            self._check_consent(job, stage="before_generation")
+            self._recheck(job, stage="before_generation")
             released = self._adopt(job) or self._generate_and_release(job)
-            self._check_consent(job, stage="before_delivery")
-        except _ConsentWithdrawn as withdrawn:
+            self._recheck(job, stage="before_delivery")
+        except _Withdrawn as withdrawn:
             self.blobs.drop_output(job.id)
-            if self.jobs.finish(job, JobStatus.CANCELLED, error_code="consent_withdrawn",
-                                error=f"consent no longer covers this generation: {withdrawn}"[:500]):
-                self.audit("generation.cancelled", **self._facts(job), reasons=withdrawn.codes)
+            if self.jobs.finish(job, JobStatus.CANCELLED, error_code=withdrawn.code,
+                                error=f"{_WITHDRAWN[withdrawn.code]}: {withdrawn}"[:500]):
+                extra = {} if withdrawn.policy_version is None else {"current_policy_version": withdrawn.policy_version}
+                self.audit("generation.cancelled", **self._facts(job), error_code=withdrawn.code,
+                           reasons=withdrawn.codes, stage=withdrawn.stage, **extra)
                 self.blobs.drop_inputs(job.id)
             return JobStatus.CANCELLED
+        except InputTamperedError as tampered:
+            logger.warning("job %s: the stored %s is not the file the gate checked; the job fails", job.id,
+                           tampered.role)
+            self.blobs.drop_output(job.id)
+            if self.jobs.finish(job, JobStatus.FAILED, error_code=InputTamperedError.code, error=str(tampered)[:500]):
+                self.audit("generation.failed", **self._facts(job), error=InputTamperedError.code,
+                           error_code=InputTamperedError.code, role=tampered.role,
+                           expected_sha256=tampered.expected_sha256, found_sha256=tampered.found_sha256)
+                self.blobs.drop_inputs(job.id)
+            return JobStatus.FAILED
         except _LeaseLost:
             logger.warning("job %s: lease lost to another attempt; this attempt stops", job.id)
             return "superseded"
@@ -155,18 +201,55 @@ class GenerationWorker:
                    manifest_id=None if manifest is None else manifest.manifest_id,
                    elapsed_s=round(time.perf_counter() - started, 3))
         self.blobs.drop_inputs(job.id)
+        self._delete_if_withdrawn(job)
         return JobStatus.RELEASED
+
+    def _delete_if_withdrawn(self, job: GenerationJob) -> None:
+        """After the job became ``released``: a consent revoked or erased meanwhile takes the video with it.
+
+        The revocation's deletion pass lists released jobs; one marked released after that pass
+        read the table finds the revocation here (it was committed before the pass ran).
+        """
+        try:
+            status = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose).status
+        except ConsentError:  # tampered or gone: the consent cannot be shown to stand
+            logger.exception("job %s: the consent could not be read after release", job.id)
+            status = ConsentStatus.REVOKED
+        if status in (ConsentStatus.REVOKED, ConsentStatus.ERASED):
+            logger.info("job %s: consent %s after release; deleting the video", job.id, status)
+            delete_released_outputs([job.consent_id], cause=f"consent.{status.value}", jobs=self.jobs, blobs=self.blobs,
+                                    registry=self.registry, audit=self.audit)
 
     def _facts(self, job: GenerationJob) -> dict[str, Any]:
         return {"generation_id": job.id, "partner_id": job.partner_id, "api_key_id": job.api_key_id,
                 "consent_id": job.consent_id, "consent_revision": job.consent_revision, "purpose": job.purpose,
                 "policy_version": job.policy_version, "attempt": job.attempts}
 
-    def _check_consent(self, job: GenerationJob, *, stage: str) -> None:
-        decision = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose)
-        if not decision.covered:
-            logger.info("job %s: consent withdrawn %s (%s)", job.id, stage, ",".join(decision.codes))
-            raise _ConsentWithdrawn(decision.codes, decision.reasons)
+    def _recheck(self, job: GenerationJob, *, stage: str) -> None:
+        """Everything the gate decided that can change since: the consent, the partner, the policy."""
+        scope = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose)
+        if not scope.covered:
+            self._withdraw(job, _Withdrawn("consent_withdrawn", scope.codes, scope.reasons), stage=stage)
+        try:
+            partner = self.partners.get(job.partner_id)
+        except UnknownPartnerError:
+            self._withdraw(job, _Withdrawn("partner_removed", ["partner-removed"],
+                                           ["the partner is no longer registered"]), stage=stage)
+        if not partner.active:
+            self._withdraw(job, _Withdrawn("partner_suspended", ["partner-suspended"], [
+                f"the partner is {partner.status}: {partner.suspended_reason or 'no reason given'}"]), stage=stage)
+        policies = self.policies()
+        decision = redecide(job, partner=partner, consent=self.registry.get(job.consent_id), policies=policies,
+                            now=self.jobs.now())
+        if not decision.allowed:
+            self._withdraw(job, _Withdrawn("policy_denied", list(decision.reason_ids),
+                                           [r.text for r in decision.reasons],
+                                           policy_version=decision.policy_version), stage=stage)
+
+    def _withdraw(self, job: GenerationJob, withdrawn: _Withdrawn, *, stage: str) -> NoReturn:
+        logger.info("job %s: %s %s (%s)", job.id, withdrawn.code, stage, ",".join(withdrawn.codes))
+        withdrawn.stage = stage
+        raise withdrawn
 
     def _adopt(self, job: GenerationJob) -> tuple[str, int] | None:
         """A previous attempt's video, if it was fully released (file + manifest record + hash agree)."""
@@ -188,8 +271,12 @@ class GenerationWorker:
         return digest, size
 
     def _generate_and_release(self, job: GenerationJob) -> tuple[str, int]:
-        portrait = SANDBOX.read_image(self.blobs.input_of(job.id, "portrait"))
-        audio = SANDBOX.read_audio(self.blobs.input_of(job.id, "audio"))
+        # the bytes the gate hashed, or InputTamperedError; decoded from memory, never re-read from disk
+        portrait_data = self.blobs.read_verified(job.id, "portrait", sha256=job.portrait_sha256,
+                                                 max_bytes=self.max_input_bytes)
+        audio_data = self.blobs.read_verified(job.id, "audio", sha256=job.audio_sha256, max_bytes=self.max_input_bytes)
+        portrait = SANDBOX.read_image(portrait_data)
+        audio = SANDBOX.read_audio(audio_data)
         controls = Controls(**job.controls) if job.controls else Controls()
         generation = self.generator.prepare(portrait, audio, controls=controls, transcript=job.transcript)
         consent = self.registry.get(job.consent_id)
@@ -211,8 +298,8 @@ class GenerationWorker:
         frames = self._guarded(job, generation.frames())
         rs = self.release_settings
         released = release(frames, fps=round(generation.fps), audio=generation.audio, claim=claim,
-                           identity=self.identity, repository=self.repository, dest=self.blobs.output_path(job.id),
-                           crf=rs.crf, preset=rs.preset, strength=rs.strength)
+                           identity=self.identity, repository=self.repository, dest=self.blobs.output_dest(job.id),
+                           crf=rs.crf, preset=rs.preset, strength=rs.strength, mode=0o600)
         return released.sha256, released.bytes
 
     def _guarded(self, job: GenerationJob, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
@@ -221,9 +308,9 @@ class GenerationWorker:
             if index and index % RENEW_EVERY_FRAMES == 0:
                 if not self.jobs.renew(job, lease_s=self.lease_s):
                     raise _LeaseLost()
-                self._check_consent(job, stage="during_generation")
+                self._recheck(job, stage="during_generation")
             yield frame
-        self._check_consent(job, stage="before_release")
+        self._recheck(job, stage="before_release")
 
     # ------------------------------------------------------------------ recovery
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
+from collections.abc import Collection
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(directory: Path) -> None:
@@ -39,3 +42,78 @@ def write_secret(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory, every level this call creates 0700 whatever the umask; an existing one is kept.
+
+    ``Path.mkdir(parents=True, mode=…)`` gives the parents it creates the umask's mode (0755
+    usually): here each missing level is made and then set to 0700.
+    """
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:  # made meanwhile by another process
+            continue
+        os.chmod(level, PRIVATE_DIR_MODE)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and 0600 if it is absent (``O_CREAT`` with the mode: never readable by others,
+    not even for an instant); an existing file open to others is set to 0600."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, PRIVATE_FILE_MODE)
+    else:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # the umask may have taken bits off, never added: make it exact
+        os.close(fd)
+    return path
+
+
+def open_private(path: Path) -> BinaryIO:
+    """A new file at ``path`` for writing, created 0600 (``O_EXCL``: never an existing file or a link)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
+    return os.fdopen(fd, "wb")
+
+
+def tighten_tree(root: Path, *, public: Collection[Path] = ()) -> list[Path]:
+    """Make ``root`` and every directory under it 0700 and every file 0600, but for the ``public`` files
+    (left readable); returns what was changed. Links are not followed."""
+    root = Path(root)
+    keep = {Path(p).absolute() for p in public}
+    changed: list[Path] = []
+
+    def fix(path: Path, *, mode: int) -> None:
+        current = stat.S_IMODE(path.lstat().st_mode)
+        if current & 0o077 and path.absolute() not in keep:
+            os.chmod(path, current & ~0o077 | (mode & 0o700), follow_symlinks=False)
+            changed.append(path)
+
+    if not root.is_dir() or root.is_symlink():
+        return changed
+    fix(root, mode=PRIVATE_DIR_MODE)
+    for folder, dirs, files in os.walk(root):
+        base = Path(folder)
+        for name in dirs:
+            if not (base / name).is_symlink():
+                fix(base / name, mode=PRIVATE_DIR_MODE)
+        for name in files:
+            if not (base / name).is_symlink():
+                fix(base / name, mode=PRIVATE_FILE_MODE)
+    return changed

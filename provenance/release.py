@@ -85,11 +85,13 @@ def release(
     crf: int = 20,
     preset: str = "veryfast",
     strength: float | None = None,
+    mode: int | None = None,
 ) -> ReleasedVideo:
     """Mark, encode, sign, check, record and atomically write one generated video to ``dest``.
 
     ``frames`` are RGB uint8 arrays of one size (each side ≥ 256 and even); they are consumed
-    lazily, so a long generation never has to sit in memory.
+    lazily, so a long generation never has to sit in memory. ``mode`` (e.g. ``0o600``) is set on
+    the finished file before it is renamed into place, so it never appears with a looser one.
     """
     if generation_id_for(claim.watermark_id) != claim.generation_id:
         raise ReleaseError("claim is inconsistent: generation id does not match its watermark id")
@@ -121,6 +123,8 @@ def release(
         _self_check(signed, claim=claim, identity=identity, codec=codec)
         timings["check"] = time.perf_counter() - started
 
+        if mode is not None:
+            os.chmod(signed, mode)
         digest, size = _sha256_and_fsync(signed)
         record = ManifestRecord(
             watermark_id=f"{claim.watermark_id:016x}",

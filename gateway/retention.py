@@ -1,0 +1,63 @@
+"""Released videos leave storage when their consent is revoked or their subject erased.
+
+:func:`delete_released_outputs` is the one place that does it: every released video of the
+named consents is deleted from storage, its job records when and why (``output_deleted_at``,
+``output_deleted_reason``), the consent registry records it for the subject's management page,
+and each deletion is a ``generation.output_deleted`` entry in the audit log. It runs where a
+revocation or an erasure is announced (the portal's ``on_event`` hook, ``gateway.app``), and
+the worker runs it again after marking a job released if the consent was withdrawn meanwhile,
+so a video released while the deletion pass ran is deleted too. Running it twice deletes
+nothing twice. A copy a partner downloaded before is out of reach: it carries its watermark and
+its manifest, which name the generation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from consent import ConsentError, ConsentService
+from gateway.generations import JobStore
+from gateway.storage import BlobStore
+
+logger = logging.getLogger(__name__)
+
+AuditSink = Callable[..., Any]
+
+REASONS = {
+    "consent.revoked": "consent revoked",
+    "consent.erased": "subject erased their data",
+}
+
+
+def delete_released_outputs(consent_ids: Sequence[str], *, cause: str, jobs: JobStore, blobs: BlobStore,
+                            registry: ConsentService, audit: AuditSink) -> list[str]:
+    """Delete every released video of ``consent_ids`` from storage; the generation ids deleted now.
+
+    ``cause`` is ``consent.revoked`` or ``consent.erased``. The file goes first, then the job
+    and the consent record it, then the audit entry: an interruption leaves a video marked
+    present that is gone, which the next pass marks; never a video marked deleted that is not.
+    """
+    reason = REASONS.get(cause, cause)
+    deleted: list[str] = []
+    for job in jobs.with_stored_output(list(dict.fromkeys(consent_ids))):
+        existed = blobs.drop_output(job.id)
+        at = jobs.mark_output_deleted(job.id, reason=reason)
+        if at is None:  # another pass got there first
+            continue
+        deleted.append(job.id)
+        try:
+            registry.record_outputs_deleted(job.consent_id, generation_ids=[job.id], reason=reason, at=at)
+        except ConsentError:
+            logger.exception("generation %s: video deleted, but the consent's record of it could not be written",
+                             job.id)
+        audit("generation.output_deleted", generation_id=job.id, consent_id=job.consent_id,
+              partner_id=job.partner_id, cause=cause, reason=reason, output_sha256=job.output_sha256,
+              file_was_present=existed)
+    if deleted:
+        logger.info("%d released video(s) deleted (%s)", len(deleted), reason)
+    return deleted
+
+
+__all__ = ["REASONS", "delete_released_outputs"]
