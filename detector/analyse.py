@@ -37,7 +37,7 @@ from detector.report import (
     WatermarkEvidence,
     decide,
 )
-from media import Limits, MediaError, MediaType, iter_frames, probe_video, sniff_file
+from media import Limits, MediaError, MediaType, Sandbox, sniff_file
 from provenance import (
     ManifestRepository,
     RepositoryError,
@@ -51,6 +51,13 @@ from provenance import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_FRAMES = 250
+#: Frames larger than this a side are analysed scaled down (decoded in the sandbox, scaled while
+#: converting to RGB): the watermark reader rescales to the release size (512) anyway, and faces
+#: stay well above the classifier's 128² crops. Clips up to 1080p are analysed as they are.
+DECODE_MAX_SIDE = 1920
+#: Clips are decoded in a confined child process (media.Sandbox): a decoder crash, a memory bomb
+#: or a hang is a refusal (exit 2), never the end of ``detect`` or of the server calling it.
+SANDBOX = Sandbox.for_video()
 BMFF_TYPES = {MediaType.MP4, MediaType.M4A, MediaType.MOV}
 
 Progress = Callable[[int, int], None]
@@ -74,7 +81,7 @@ def analyse(
     path = Path(path)
     try:
         kind = sniff_file(path)
-        info = probe_video(path, limits=limits or Limits.video())
+        info = SANDBOX.probe_video(path, limits=limits or Limits.video())
     except MediaError as exc:
         raise DetectorError(f"cannot analyse {path.name}: {exc}") from exc
     except OSError as exc:
@@ -84,7 +91,7 @@ def analyse(
     c2pa = _c2pa_section(path, kind=kind, trust_anchors_pem=trust_anchors_pem, notes=notes)
     model, unavailable = _classifier(classifier, notes=notes)
     run = model.start(frame_count=info.frame_count, fps=info.fps) if model is not None else None
-    watermark = _frame_pass(
+    watermark, analysed_size = _frame_pass(
         path, info_frames=info.frame_count, watermark_key=watermark_key,
         max_frames=max_frames, progress=progress, run=run,
     )
@@ -107,6 +114,7 @@ def analyse(
             "width": info.width, "height": info.height, "fps": info.fps, "frames": info.frame_count,
             "duration_s": info.duration_s, "video_codec": info.video_codec, "audio_codec": info.audio_codec,
             "container": kind.value,
+            "analysed_size": analysed_size,
         },
         c2pa=c2pa,
         watermark=watermark,
@@ -166,25 +174,30 @@ def _frame_pass(
     max_frames: int,
     progress: Progress | None,
     run: ClassifierRun | None,
-) -> WatermarkEvidence:
-    """One decode of the clip: every ``every``-th frame to the watermark reader, the windows to ``run``."""
+) -> tuple[WatermarkEvidence, list[int] | None]:
+    """One decode of the clip: every ``every``-th frame to the watermark reader, the windows to ``run``.
+
+    Also returns the [width, height] the frames were analysed at (None when none was decoded)."""
     reader = WatermarkCodec(watermark_key).reader() if watermark_key is not None else None
     every = max(1, math.ceil(info_frames / max_frames)) if info_frames else 1
     wm_total = min(max_frames, math.ceil(info_frames / every)) if info_frames else max_frames
     if reader is None and run is None:
-        return _no_key()
+        return _no_key(), None
     if run is not None:  # consecutive frames are needed: decode all, stop after the last one needed
         last = max([*run.needed, (wm_total - 1) * every if reader is not None else -1])
-        frames = iter_frames(path, every=1, max_frames=last + 1)
+        frames = SANDBOX.iter_frames(path, every=1, max_frames=last + 1, max_side=DECODE_MAX_SIDE)
         stride, total = 1, last + 1
     else:
-        frames = iter_frames(path, every=every, max_frames=max_frames)
+        frames = SANDBOX.iter_frames(path, every=every, max_frames=max_frames, max_side=DECODE_MAX_SIDE)
         stride, total = every, wm_total
     read = decoded = 0
+    size: list[int] | None = None
     try:
         for position, frame in enumerate(frames):
             index = position * stride
             decoded += 1
+            if size is None:
+                size = [int(frame.shape[1]), int(frame.shape[0])]
             if reader is not None and index % every == 0 and read < max_frames:
                 reader.add_frame(frame)
                 read += 1
@@ -199,7 +212,7 @@ def _frame_pass(
             raise DetectorError(f"cannot decode the frames of {path.name}: {exc}") from exc
         logger.warning("frames after %d could not be decoded: %s", decoded, exc)
     if reader is None:
-        return _no_key()
+        return _no_key(), size
     result = reader.result()
     found_id = result.watermark_id if result.found else None
     return WatermarkEvidence(
@@ -215,7 +228,7 @@ def _frame_pass(
         frames_read=result.frames_read,
         hypotheses=result.hypotheses,
         reason=None if result.found else "no payload passed the code check",
-    )
+    ), size
 
 
 def _no_key() -> WatermarkEvidence:
