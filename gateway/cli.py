@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 
 from gateway.audit_cli import audit_app
+from gateway.consents_cli import consents_app
 from gateway.generator_cli import generator_app
 from gateway.partners_cli import register as register_partner_commands
 from gateway.serve_cli import register as register_serve_commands
@@ -36,6 +37,7 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(consents_app, name="consents")
 app.add_typer(generator_app, name="generator")  # likeness generator prepare
 register_partner_commands(app)  # likeness partners …, likeness admin …
 register_serve_commands(app)  # likeness serve, likeness worker

@@ -114,3 +114,28 @@ def test_usage_errors_are_one_line_without_a_traceback(tmp_path):
                               env={**os.environ, "LIKENESS_DATA_DIR": str(tmp_path / "var")})
         assert done.returncode == 2, (argv, done.stderr)
         assert "Traceback" not in done.stderr and "Error:" in done.stderr, (argv, done.stderr)
+
+
+def test_consents_add_dev_registers_a_logged_self_attested_consent(tmp_path):
+    import matplotlib.cbook
+
+    photo = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    data_dir = tmp_path / "var"
+    done = run(data_dir, "consents", "add-dev", "--photo", str(photo), "--partner", "acme", "--purpose", "education")
+    assert done.returncode == 0, done.stderr
+    consent_id = done.stdout.strip()
+    assert consent_id.startswith("cns_") and len(consent_id) == 36
+    # its grant is in the audit log, so the consent cross-check (and the gate) accept it
+    checked = run(data_dir, "audit", "check-consents")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1 consents" in checked.stdout
+    # refused in production, and a photo without a face, with one line each
+    refused = run(data_dir, "consents", "add-dev", "--photo", str(photo), "--partner", "acme", "--purpose", "education",
+                  LIKENESS_ENVIRONMENT="production")
+    assert refused.returncode != 0 and "refused in production" in refused.stderr
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(blank)
+    noface = run(data_dir, "consents", "add-dev", "--photo", str(blank), "--partner", "acme", "--purpose", "education")
+    assert noface.returncode == 2 and "Traceback" not in noface.stderr and "blank.png" in noface.stderr
