@@ -22,7 +22,7 @@ from pathlib import Path
 import av
 import av.container
 
-from media.errors import MediaError
+from media.errors import MediaError, MediaTooLargeError
 from media.limits import Limits
 from media.sniff import MediaType, sniff_bytes, sniff_file
 
@@ -83,7 +83,7 @@ def media_error(exc: BaseException, *, doing: str, what: str) -> MediaError:
             return MediaError(f"cannot {doing} {what}: it is corrupt or truncated ({text})")
         if isinstance(exc, av.error.DecoderNotFoundError | av.error.PatchWelcomeError):
             return MediaError(f"cannot {doing} {what}: its codec is not supported here ({text})")
-        if isinstance(exc, av.error.MemoryError):
-            return MediaError(f"cannot {doing} {what}: out of memory ({text})")
+        if isinstance(exc, av.error.MemoryError):  # FFmpeg's ENOMEM: in the sandbox, its memory limit
+            return MediaTooLargeError(f"cannot {doing} {what}: it needs more memory than allowed ({text})")
         return MediaError(f"cannot {doing} {what}: {text}")
     return MediaError(f"cannot {doing} {what}: {exc}")

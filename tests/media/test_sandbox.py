@@ -151,3 +151,12 @@ def test_frames_stream_one_at_a_time_and_stopping_early_ends_the_child():
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert BOX._call(hooks.echo, "next") == "next"
+
+
+def test_a_video_bomb_is_too_large_for_a_small_sandbox(make_video):
+    # 4096² frames: within Limits.video(), a few KiB each on disk, tens of MiB in the decoder
+    clip = make_video("big.mp4", frames=[np.zeros((4096, 4096, 3), np.uint8)] * 2)
+    with pytest.raises(MediaTooLargeError, match="needs more memory than allowed"):
+        list(Sandbox(memory_mib=64).iter_frames(clip))
+    frames = list(Sandbox.for_video().iter_frames(clip, max_side=512))
+    assert [f.shape for f in frames] == [(512, 512, 3)] * 2
