@@ -688,6 +688,30 @@ class ConsentService:
         return GenerationPublic(generation_id=generation_id, watermark_id=watermark_id, partner=partner,
                                 purpose=purpose, created_at=moment)
 
+    def withdrawn_among(self, consent_ids: Sequence[str]) -> dict[str, ConsentStatus]:
+        """Which of ``consent_ids`` are revoked or erased now (``revoked`` / ``erased``), signatures verified.
+
+        For a sweep over many consents: one query finds the candidates by their current revision,
+        and only those are loaded and verified.
+        """
+        ids = sorted({c for c in consent_ids if isinstance(c, str) and _CONSENT_ID.match(c)})
+        found: dict[str, ConsentStatus] = {}
+        with self._session() as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                candidates = session.exec(
+                    select(Consent.id).join(ConsentRevision, (col(ConsentRevision.consent_id) == col(Consent.id))
+                                            & (col(ConsentRevision.revision) == col(Consent.current_revision)))
+                    .where(col(Consent.id).in_(chunk),
+                           col(ConsentRevision.kind).in_([RevisionKind.REVOKED.value, RevisionKind.ERASED.value]))
+                ).all()
+                for consent_id in candidates:
+                    loaded = self._verified(session, consent_id)
+                    status = status_at(loaded.current, self._clock())
+                    if status in (ConsentStatus.REVOKED, ConsentStatus.ERASED):
+                        found[consent_id] = status
+        return found
+
     def record_outputs_deleted(self, consent_id: str, *, generation_ids: Sequence[str], reason: str,
                                at: datetime | None = None) -> int:
         """Record that the released videos ``generation_ids`` of this consent were deleted from storage.

@@ -280,6 +280,13 @@ class JobStore:
                 col(GenerationJob.consent_id).in_(consent_ids), GenerationJob.status == JobStatus.RELEASED,
                 col(GenerationJob.output_deleted_at).is_(None)).order_by(col(GenerationJob.created_at))))
 
+    def consents_with_stored_output(self) -> list[str]:
+        """The consents that have at least one released video not deleted."""
+        with self._session() as session:
+            return list(session.exec(select(GenerationJob.consent_id).where(
+                GenerationJob.status == JobStatus.RELEASED,
+                col(GenerationJob.output_deleted_at).is_(None)).distinct()))
+
     def mark_output_deleted(self, job_id: str, *, reason: str) -> datetime | None:
         """Record that the released video of ``job_id`` was deleted; when (``None``: not released, or already)."""
         now = self._clock()

@@ -6,8 +6,10 @@ named consents is deleted from storage, its job records when and why (``output_d
 and each deletion is a ``generation.output_deleted`` entry in the audit log. It runs where a
 revocation or an erasure is announced (the portal's ``on_event`` hook, ``gateway.app``), and
 the worker runs it again after marking a job released if the consent was withdrawn meanwhile,
-so a video released while the deletion pass ran is deleted too. Running it twice deletes
-nothing twice. A copy a partner downloaded before is out of reach: it carries its watermark and
+so a video released while the deletion pass ran is deleted too; and the workers' recovery loop
+runs :func:`sweep_withdrawn`, which finds any video still stored under a revoked or erased
+consent (a process stopped between the revocation and its deletion). Running either twice
+deletes nothing twice. A copy a partner downloaded before is out of reach: it carries its watermark and
 its manifest, which name the generation.
 """
 
@@ -60,4 +62,22 @@ def delete_released_outputs(consent_ids: Sequence[str], *, cause: str, jobs: Job
     return deleted
 
 
-__all__ = ["REASONS", "delete_released_outputs"]
+def sweep_withdrawn(*, jobs: JobStore, blobs: BlobStore, registry: ConsentService, audit: AuditSink) -> list[str]:
+    """Delete the videos still stored under consents that are revoked or erased; the generation ids deleted.
+
+    The safety net behind the revocation's own pass (a process that stopped between recording a
+    revocation and deleting, a revocation recorded by a path with no hook): the workers' recovery
+    loop runs it. Two queries when there is nothing to do.
+    """
+    withdrawn = registry.withdrawn_among(jobs.consents_with_stored_output())
+    deleted: list[str] = []
+    for status in sorted(set(withdrawn.values())):
+        ids = [consent_id for consent_id, s in withdrawn.items() if s == status]
+        deleted += delete_released_outputs(ids, cause=f"consent.{status.value}", jobs=jobs, blobs=blobs,
+                                           registry=registry, audit=audit)
+    if deleted:
+        logger.warning("%d released video(s) of withdrawn consents were still stored; deleted now", len(deleted))
+    return deleted
+
+
+__all__ = ["REASONS", "delete_released_outputs", "sweep_withdrawn"]

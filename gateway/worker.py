@@ -46,7 +46,7 @@ from consent import ConsentError, ConsentService, ConsentStatus
 from gateway.gate import redecide
 from gateway.generations import GenerationJob, JobStatus, JobStore
 from gateway.partners import PartnerService, UnknownPartnerError
-from gateway.retention import delete_released_outputs
+from gateway.retention import delete_released_outputs, sweep_withdrawn
 from gateway.storage import BlobStore, InputTamperedError
 from generator import Controls, DefaultGenerator
 from likeness import LikenessError
@@ -315,7 +315,11 @@ class GenerationWorker:
     # ------------------------------------------------------------------ recovery
 
     def recover(self, enqueue: Callable[[str], Any], *, queued_for: timedelta = timedelta(seconds=60)) -> int:
-        """Hand lost jobs to the queue again; fail those that ran out of attempts. Returns how many moved."""
+        """Hand lost jobs to the queue again; fail those that ran out of attempts. Returns how many moved.
+
+        Also deletes any released video still stored under a revoked or erased consent
+        (:func:`gateway.retention.sweep_withdrawn`).
+        """
         again, dead = self.jobs.stale(queued_for=queued_for)
         for job_id in dead:
             job = self.jobs.get(job_id)
@@ -326,6 +330,10 @@ class GenerationWorker:
             enqueue(job_id)
         if again or dead:
             logger.info("recovery: %d job(s) queued again, %d failed", len(again), len(dead))
+        try:
+            sweep_withdrawn(jobs=self.jobs, blobs=self.blobs, registry=self.registry, audit=self.audit)
+        except LikenessError:
+            logger.exception("recovery: the sweep for videos of withdrawn consents failed; trying again later")
         return len(again) + len(dead)
 
 

@@ -316,6 +316,25 @@ def test_a_video_released_while_the_deletion_pass_runs_is_deleted_too(idle_gatew
     assert deleted.generation_id == job_id and deleted.output_deleted_at is not None
 
 
+def test_the_recovery_loop_deletes_videos_a_revocation_left_behind(idle_gateway, alice, speech):
+    """A revocation recorded without its deletion pass (the process stopped in between, or a path with no hook):
+    the workers' recovery loop finds the video and deletes it."""
+    gw = idle_gateway
+    consent_id, token = register_consent(gw.runtime, alice)
+    job_id = _released(gw, consent_id, jpeg(alice.portraits[0]), speech)
+    worker = gw.runtime.worker
+    queued: list[str] = []
+    worker.recover(queued.append)
+    assert gw.runtime.blobs.output_path(job_id).is_file()  # nothing withdrawn yet: nothing deleted
+    gw.runtime.registry.revoke(consent_id, token=token, reason="changed my mind")  # no portal, no hook
+    assert gw.runtime.blobs.output_path(job_id).is_file()
+    worker.recover(queued.append)
+    assert queued == []
+    _deleted_everywhere(gw, job_id, reason="consent revoked", cause="consent.revoked")
+    worker.recover(queued.append)  # a second pass finds nothing more to do
+    assert len(_entries(gw, job_id, AuditKind.GENERATION_OUTPUT_DELETED)) == 1
+
+
 # ------------------------------------------------------------------ finding 6: the data dir is private
 
 def _readable_by_others(root: Path) -> list[str]:
