@@ -20,6 +20,8 @@ for the key hierarchy, and :mod:`consent.statement` for the recorded consent sta
 (:func:`issue_challenge`, :func:`verify_statement`).
 """
 
+from consent._cues import Cue, CueAnswer
+from consent._forensics import Forensics, Off
 from consent.errors import (
     ConsentAuthError,
     ConsentConflictError,
@@ -79,10 +81,14 @@ __all__ = [
     "ConsentStatus",
     "ConsentStoreError",
     "ConsentTamperedError",
+    "Cue",
+    "CueAnswer",
     "ErasureReceipt",
     "EvidenceCreate",
     "EvidencePublic",
+    "Forensics",
     "GenerationPublic",
+    "Off",
     "PortraitMatch",
     "ReferenceUnavailableError",
     "RevisionKind",

@@ -7,14 +7,16 @@
 >>> challenge.statement_text.startswith("I, the person in this video, agree that Likeness may generate "
 ...                                     "videos of my face for education by Acme. My passcode is ")
 True
->>> len(challenge.words), challenge.expires_at - now
-(4, datetime.timedelta(seconds=1800))
+>>> len(challenge.words), challenge.expires_at - now, len(challenge.cues)
+(4, datetime.timedelta(seconds=1800), 3)
 
 Then the person records themselves reading ``challenge.statement_text`` (the portal, in the
 browser), and::
 
     verdict = verify_statement("statement.webm", challenge=challenge, reference=reference_embeddings,
-                               identity_backend=faces.get_identity_backend("dlib"), now=datetime.now(UTC))
+                               identity_backend=faces.get_identity_backend("dlib"), now=datetime.now(UTC),
+                               forensics=Forensics(watermark_key=key, trust_anchors_pem=anchors),
+                               cues=CueAnswer.from_json(form["cues"]), cue_key=cue_key)
     verdict.passed, [(c.name, c.passed, c.score, c.reason) for c in verdict.checks]
     registry.register(scope, evidence=[verdict.evidence(media_sha256=…)], …)   # only when it passed
 
@@ -40,6 +42,22 @@ The checks (each with a score and a reason that says what to redo):
     must vary (standard deviation ≥ :data:`MIN_MOUTH_STD` of the face height: a still photo
     fails) and correlate with the loudness of the speech at the best lag within ±200 ms
     (≥ :data:`MIN_LIP_SYNC`), see :mod:`consent._liveness`. Score: that correlation.
+``cues``
+    the head turned as the page asked: the challenge carries 3 head-turn cues at random moments
+    (issued with the passcode, HMAC-signed); the page shows them during the recording and sends
+    back when it showed them (:class:`~consent._cues.CueAnswer`); the head's yaw (MediaPipe's
+    tracker, the same pass as the mouth) must turn the cued way within the window after each cue,
+    and not before it. See :mod:`consent._cues`. Score: the share of cues met. A pre-rendered or
+    replayed video cannot know the moments; a real-time generator watching the page can.
+``not_synthetic``
+    the recording is not this platform's own output: :func:`detector.analyse` with our watermark
+    key and trust anchors finds no C2PA manifest, no watermark, and the companion classifier (on
+    6 windows of frames) does not say ``likely-synthetic``; the reason names what was found. See
+    :mod:`consent._forensics`. Score: the classifier's calibrated score. Without the key or
+    anchors the check fails, saying so.
+
+``forensics`` and ``cues`` may be turned off only explicitly (``Off(reason=…)``, for tests whose
+recordings are generator-made); the reason is kept in the verdict's ``model_versions``.
 
 A recording that cannot be checked at all (not a video, corrupt or truncated, no audio track, over
 :data:`MAX_SECONDS`) raises :class:`~consent.errors.StatementError`; a recording that is checked
@@ -60,7 +78,9 @@ from pathlib import Path
 
 import numpy as np
 
-from consent import _challenge, _liveness, _speech
+from consent import _challenge, _cues, _liveness, _speech
+from consent._cues import CueAnswer
+from consent._forensics import Forensics, Off, forensic_check
 from consent.errors import ConsentInputError, StatementError
 from consent.schemas import EvidenceCreate
 from faces import (
@@ -71,6 +91,7 @@ from faces import (
     IdentityModelError,
     LandmarkBackend,
     default_backend,
+    head_pose,
     match,
     mouth_opening,
 )
@@ -105,6 +126,7 @@ class Challenge:
     issued_at: datetime
     expires_at: datetime
     phrase_sha256: str  # SHA-256 of the statement text (what the consent evidence cites)
+    cues: tuple[_cues.Cue, ...] = ()  # the head-turn cues the page shows during the recording
 
     @property
     def words(self) -> list[str]:
@@ -153,8 +175,10 @@ class StatementVerdict:
 # ---------------------------------------------------------------------------------------- challenge
 
 
-def issue_challenge(scope_summary: str, *, now: datetime, words: int = PASSCODE_WORDS) -> Challenge:
-    """A fresh statement naming ``scope_summary`` (e.g. "education by Acme") with ``words`` random passcode words."""
+def issue_challenge(scope_summary: str, *, now: datetime, words: int = PASSCODE_WORDS,
+                    cues: int = _cues.N_CUES) -> Challenge:
+    """A fresh statement naming ``scope_summary`` (e.g. "education by Acme") with ``words`` random passcode words
+    and ``cues`` random head-turn cues (:mod:`consent._cues`)."""
     _aware(now, what="now")
     scope = " ".join(str(scope_summary).split()).rstrip(".")
     if not scope or len(scope) > 200 or not any(ch.isalpha() for ch in scope):
@@ -166,7 +190,8 @@ def issue_challenge(scope_summary: str, *, now: datetime, words: int = PASSCODE_
     phrase = " ".join(_challenge.passcode_words(words))
     text = f"{_PREAMBLE.format(scope=scope)} {_PASSCODE.format(phrase=phrase)}"
     return Challenge(id="chl_" + secrets.token_urlsafe(16), phrase=phrase, statement_text=text, issued_at=now,
-                     expires_at=now + CHALLENGE_TTL, phrase_sha256=hashlib.sha256(text.encode()).hexdigest())
+                     expires_at=now + CHALLENGE_TTL, phrase_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                     cues=_cues.issue_cues(cues) if cues else ())
 
 
 def _aware(moment: datetime, *, what: str) -> None:
@@ -185,8 +210,16 @@ def verify_statement(
     identity_backend: IdentityBackend,
     now: datetime,
     landmark_backend: LandmarkBackend | None = None,
+    forensics: Forensics | Off | None = None,
+    cues: CueAnswer | Off | None = None,
+    cue_key: bytes = b"",
 ) -> StatementVerdict:
     """Check a recording of ``challenge.statement_text`` (see the module's docstring for the checks).
+
+    ``forensics``: this platform's watermark key, trust anchors and classifier for ``not_synthetic``
+    (None: that check fails, saying it is not configured); ``cues``: the page's report of the cues it
+    showed, checked against ``challenge.cues`` with the HMAC key ``cue_key`` (None: ``cues`` fails).
+    :class:`Off` (with a reason) turns either check off explicitly: never in production.
 
     Raises :class:`~consent.errors.StatementError` for a file that cannot be checked, and
     :class:`faces.IdentityModelError` when ``reference`` was embedded by another model than
@@ -201,9 +234,13 @@ def verify_statement(
     one_face = _timed(lambda: _one_face(frames), extra_ms=frames.detect_ms)
     identity = _timed(lambda: _identity(frames, reference=reference, backend=identity_backend))
     liveness = _timed(lambda: _liveness_check(frames, audio=audio), extra_ms=frames.tracking_ms)
-    checks = [expired, one_face, identity, phrase, liveness]
+    cue_check = _timed(lambda: _cue_check(frames, challenge=challenge, answer=cues, key=cue_key))
+    synthetic, forensic_version = _not_synthetic(video_path, forensics=forensics)
+    checks = [expired, one_face, identity, phrase, liveness, cue_check, synthetic]
     versions = {"identity": identity_backend.model_version, "landmarks": getattr(detector, "name", "unknown"),
-                "speech": "pocketsphinx en-us grammar"}
+                "speech": "pocketsphinx en-us grammar", "forensics": forensic_version,
+                "cues": f"off: {cues.reason}" if isinstance(cues, Off) else
+                f"head yaw v1, turn {_cues.TURN_DEG:g} deg within {_cues.WINDOW_S:g} s"}
     verdict = StatementVerdict(passed=all(c.passed for c in checks), checks=checks, model_versions=versions,
                                challenge_sha256=challenge.phrase_sha256)
     logger.info("consent statement %s: %s", "passed" if verdict.passed else "failed",
@@ -245,6 +282,7 @@ class _Frames:
 
     fps: float
     mouth: list[float] = field(default_factory=list)  # per frame, NaN where no face was tracked
+    yaw: list[float] = field(default_factory=list)  # head yaw per frame (degrees, + = the person's left), or NaN
     counts: list[tuple[float, int]] = field(default_factory=list)  # (time s, faces) of the sampled frames
     identity: list[tuple[float, np.ndarray, FaceLandmarks]] = field(default_factory=list)  # (time, frame, face)
     detect_ms: float = 0.0
@@ -265,6 +303,7 @@ def _scan(video_path: Path | str, *, info_frames: int, fps: float, detector: Lan
                 started = time.perf_counter()
                 lm = tracker.track(_scaled(frame))
                 found.mouth.append(float("nan") if lm is None else mouth_opening(lm))
+                found.yaw.append(float("nan") if lm is None else head_pose(lm)[0])
                 found.tracking_ms += 1000 * (time.perf_counter() - started)
                 counting = index % count_every == 0
                 # an identity frame: the first frame from each target on that shows exactly one face
@@ -407,3 +446,29 @@ def _liveness_check(frames: _Frames, *, audio: np.ndarray) -> Check:
                  f"the lips do not move with the voice (correlation {corr:.2f}, at least {MIN_LIP_SYNC} is needed): "
                  "record yourself saying the statement, face to the camera, in one take, with the sound of "
                  "this camera's microphone")
+
+
+def _cue_check(frames: _Frames, *, challenge: Challenge, answer: CueAnswer | Off | None, key: bytes) -> Check:
+    if isinstance(answer, Off):
+        return Check("cues", True, float("nan"), f"not checked ({answer.reason})")
+    if answer is not None and not key:
+        return Check("cues", False, 0.0, "the head-turn cues cannot be checked: the server has no cue key (an "
+                                         "operator must fix this; nothing you can redo)")
+    result = _cues.check_cues(np.asarray(frames.yaw, np.float64), fps=frames.fps, challenge_id=challenge.id,
+                              cues=challenge.cues, answer=answer, key=key or b"\0" * 16)
+    return Check("cues", result.passed, result.score, result.reason)
+
+
+def _not_synthetic(video_path: Path | str, *, forensics: Forensics | Off | None) -> tuple[Check, str]:
+    """The forensic check (:mod:`consent._forensics`) and the version of what ran it."""
+    started = time.perf_counter()
+    if isinstance(forensics, Off):
+        return Check("not_synthetic", True, float("nan"), f"not checked ({forensics.reason})"), \
+            f"off: {forensics.reason}"
+    if forensics is None:
+        return Check("not_synthetic", False, float("nan"), "the recording could not be checked for synthetic media: "
+                     "the forensic check is not configured on this server (an operator must fix this; nothing you "
+                     "can redo)"), "not configured"
+    result = forensic_check(video_path, forensics=forensics)
+    elapsed = 1000 * (time.perf_counter() - started)
+    return Check("not_synthetic", result.passed, result.score, result.reason, elapsed_ms=elapsed), result.version

@@ -32,6 +32,7 @@ refuses a model whose bytes differ (:class:`~detector.errors.ModelError`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -195,6 +196,12 @@ class Classifier:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"onnxruntime cannot load {card.model_path.name}: {exc}") from exc
         return cls(card, session)
+
+    def with_windows(self, max_windows: int) -> Classifier:
+        """The same model and calibration, reading at most ``max_windows`` windows (evenly spread) per clip."""
+        if max_windows < 2:
+            raise ValueError(f"the classifier needs at least 2 windows, not {max_windows}")
+        return Classifier(dataclasses.replace(self.card, max_windows=max_windows), self._session)
 
     def logits(self, face: np.ndarray, mouth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(window logits (W,), frame logits (W, T)) for centre crops (W, T, S, S, 3) uint8."""

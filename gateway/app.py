@@ -160,7 +160,20 @@ def _mount_portal(app: FastAPI, rt: Runtime, *, pow_key: bytes) -> None:
         registry=rt.registry, engine=rt.engine, identity=rt.identity, max_upload_bytes=rt.settings.max_upload_bytes,
         max_media_seconds=rt.settings.max_media_seconds, on_event=on_event,
         secure_cookies=rt.settings.environment == "production", pow_key=pow_key,
-        pow_bits=rt.settings.portal_pow_bits, pow_ttl=timedelta(seconds=rt.settings.portal_pow_ttl_s)))
+        pow_bits=rt.settings.portal_pow_bits, pow_ttl=timedelta(seconds=rt.settings.portal_pow_ttl_s),
+        forensics=_statement_forensics(rt.settings)))
+
+
+def _statement_forensics(settings: Settings) -> Any:
+    """What the statement's ``not_synthetic`` check needs: the same key and anchors as ``detect``. What is missing
+    is logged here, and the check then fails every statement saying so (it never passes unchecked)."""
+    from consent import Forensics
+    from gateway.deps import verifier_material
+
+    anchors, key, notes = verifier_material(settings)
+    for note in notes:
+        logger.error("the consent statement's forensic check is not fully configured: %s", note)
+    return Forensics(watermark_key=key, trust_anchors_pem=anchors)
 
 
 def _mount_admin(app: FastAPI, settings: Settings) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from consent._crypto import SealError, open_sealed, seal
+from consent._cues import Cue, cue_key
 from consent.errors import ConsentStoreError
 from consent.models import PortalDraft, PortalSession
 from consent.statement import Challenge
@@ -86,7 +87,12 @@ class Draft:
             return None
         return Challenge(id=data["id"], phrase=data["phrase"], statement_text=data["statement_text"],
                          issued_at=datetime.fromisoformat(data["issued_at"]),
-                         expires_at=datetime.fromisoformat(data["expires_at"]), phrase_sha256=data["phrase_sha256"])
+                         expires_at=datetime.fromisoformat(data["expires_at"]), phrase_sha256=data["phrase_sha256"],
+                         cues=tuple(Cue.from_json(c) for c in data.get("cues", [])))
+
+    def cue_key(self) -> bytes:
+        """The HMAC key of this draft's cue tokens (derived from the draft's key: any replica can check it)."""
+        return cue_key(self.key)
 
 
 def _draft_aad(draft_id: str) -> bytes:
@@ -106,7 +112,7 @@ def seal_references(draft: Draft, embeddings: Sequence[Embedding]) -> bytes:
 def challenge_json(challenge: Challenge) -> dict[str, Any]:
     return {"id": challenge.id, "phrase": challenge.phrase, "statement_text": challenge.statement_text,
             "issued_at": challenge.issued_at.isoformat(), "expires_at": challenge.expires_at.isoformat(),
-            "phrase_sha256": challenge.phrase_sha256}
+            "phrase_sha256": challenge.phrase_sha256, "cues": [c.as_json() for c in challenge.cues]}
 
 
 class PortalState:

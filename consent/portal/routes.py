@@ -6,6 +6,7 @@ only script (camera capture and in-browser recording) is ``consent/static/portal
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
@@ -18,6 +19,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy.engine import Engine
 
+from consent._cues import CueAnswer, sign_cues
+from consent._forensics import Forensics, Off
 from consent.errors import ConsentAuthError, ConsentError, ConsentInputError, StatementError
 from consent.portal import _scope_form
 from consent.portal._pow import POW_BITS, POW_TTL, ProofOfWork, WorkRefused
@@ -35,7 +38,8 @@ EventHook = Callable[[str, dict[str, Any]], None]
 _STATIC_FILES = {"portal.css": "text/css; charset=utf-8", "portal.js": "text/javascript; charset=utf-8"}
 _FORM_BYTES = 64 * 1024  # forms without files
 _CHECK_LABELS = {"not_expired": "Passcode still valid", "one_face": "Exactly one face", "identity": "Same person as "
-                 "your photos", "phrase": "Passcode heard", "liveness": "Lips move with your voice"}
+                 "your photos", "phrase": "Passcode heard", "liveness": "Lips move with your voice",
+                 "cues": "Head turned when asked", "not_synthetic": "A camera recording, not synthetic video"}
 
 
 def portal_router(
@@ -52,6 +56,8 @@ def portal_router(
     pow_key: bytes | None = None,
     pow_bits: int = POW_BITS,
     pow_ttl: timedelta = POW_TTL,
+    forensics: Forensics | Off | None = None,
+    cues: Off | None = None,
 ) -> APIRouter:
     """The consent portal under ``/consent``, as a router the gateway includes (``app.include_router``).
 
@@ -64,6 +70,10 @@ def portal_router(
     behind HTTPS; a plain-HTTP test server turns it off). Starting a registration asks the browser for a
     proof-of-work of ``pow_bits`` leading zero bits (``consent/portal/_pow.py``), signed with ``pow_key``
     (default: a random key of this process; several processes must share one) and valid ``pow_ttl``.
+    The statement is checked (:func:`consent.verify_statement`) with ``forensics`` (this platform's
+    watermark key and trust anchors: None fails the ``not_synthetic`` check, saying it is not
+    configured) and the head-turn cues the page shows (``cues``: None requires them). ``Off(reason=…)``
+    turns either off: only for tests whose camera is fed generator-made media; never in production.
     """
     now = clock or (lambda: datetime.now(UTC))
     state = PortalState(engine, clock=now)
@@ -241,7 +251,9 @@ def portal_router(
     def statement_context(draft: Draft) -> dict[str, Any]:
         challenge = draft.challenge()
         assert challenge is not None
-        return {"challenge": challenge, "expired": now() >= challenge.expires_at,
+        return {"challenge": challenge, "expired": now() >= challenge.expires_at, "cues_json": json.dumps(
+                    [c.as_json() for c in challenge.cues]), "cue_token": sign_cues(challenge.id, challenge.cues,
+                                                                                   key=draft.cue_key()),
                 "ttl_min": int(CHALLENGE_TTL.total_seconds() // 60), **step_context(draft)}
 
     @router.get("/statement")
@@ -302,7 +314,10 @@ def portal_router(
                     media_sha256 = await run_in_threadpool(check_recording, path, max_seconds=max_media_seconds)
                     verdict = await run_in_threadpool(
                         lambda: verify_statement(path, challenge=challenge, reference=references,
-                                                 identity_backend=identity, now=moment, landmark_backend=landmarks))
+                                                 identity_backend=identity, now=moment, landmark_backend=landmarks,
+                                                 forensics=forensics, cue_key=draft.cue_key(),
+                                                 cues=cues if cues is not None else CueAnswer.from_json(
+                                                     form.get("cues"))))
                 except Refused as exc:
                     return again(exc.status, error=exc.message)
                 except StatementError as exc:

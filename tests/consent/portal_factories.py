@@ -23,8 +23,9 @@ import numpy as np
 import uvicorn
 from fastapi import FastAPI
 from PIL import Image
-from statement_factories import FPS, speak, talking_frames, write_mp4
+from statement_factories import FPS, padded, speak, talking_frames, turning_frames, write_mp4
 
+from consent import Cue
 from media import Audio, iter_frames
 
 CLIP = "lp_d12"  # a real person, facing the camera, mouth closed in frames 55 and 100
@@ -81,12 +82,21 @@ def padded_speech(text: str, *, folder: Path) -> Audio:
 
 
 def make_statement(text: str, *, portrait: np.ndarray, folder: Path, fake_devices: bool = False,
-                   y4m: Path | None = None, wav: Path | None = None) -> StatementMedia:
-    """``portrait`` saying ``text``: an H.264/AAC MP4, plus chromium's fake-capture files when ``fake_devices``."""
+                   y4m: Path | None = None, wav: Path | None = None, cues: tuple[Cue, ...] = (),
+                   cue_lag_s: float = 0.8) -> StatementMedia:
+    """``portrait`` saying ``text``: an H.264/AAC MP4, plus chromium's fake-capture files when ``fake_devices``.
+
+    With ``cues``, the head turns the cued way ``cue_lag_s`` after each (as a person following the page's
+    cues does), and the recording lasts until the page has shown them all.
+    """
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     audio = padded_speech(text, folder=folder)
-    frames = talking_frames(portrait, audio, transcript=text)
+    if cues:
+        audio = padded(audio, seconds=max(c.at_s for c in cues) + 3.5)
+        frames = turning_frames(portrait, audio, transcript=text, cues=cues, lag_s=cue_lag_s)
+    else:
+        frames = talking_frames(portrait, audio, transcript=text)
     mp4 = write_mp4(folder / "statement.mp4", frames, audio=audio)
     if fake_devices:
         y4m = y4m or folder / "camera.y4m"

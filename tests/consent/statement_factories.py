@@ -21,9 +21,9 @@ import matplotlib.cbook
 import numpy as np
 import skimage.data
 
-from consent import issue_challenge
+from consent import Cue, issue_challenge
 from consent.statement import Challenge
-from generator import get_generator
+from generator import Controls, get_generator
 from media import Audio, read_audio, read_image
 
 FPS = 25
@@ -106,3 +106,70 @@ def challenge_with(words: list[str], *, now: datetime) -> Challenge:
     text = issued.statement_text.replace(issued.phrase, phrase)
     return dataclasses.replace(issued, phrase=phrase, statement_text=text,
                                phrase_sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def turning_frames(portrait: np.ndarray, audio: Audio, *, transcript: str, cues: Iterable[Cue],
+                   lag_s: float = 0.4, degrees: float = 20.0) -> list[np.ndarray]:
+    """The default generator's frames with the head turning ``degrees`` the cued way ``lag_s`` after each cue.
+
+    What a person following the cues does, and what a generator watching them in real time can do: the
+    yaw of the motion track is replaced (a 1 s turn and back per cue; + is the person's left).
+    """
+    generation = get_generator().prepare(portrait, audio, transcript=transcript, fps=FPS,
+                                         controls=Controls(intensity=0.0))
+    t = np.arange(generation.n_frames) / FPS
+    yaw = np.zeros(generation.n_frames)
+    for cue in cues:
+        bump = np.clip(1 - np.abs(t - (cue.at_s + lag_s + 0.5)) / 0.5, 0, 1) * degrees
+        yaw += bump if cue.turn == "left" else -bump
+    generation.motion.arrays["yaw"] = yaw.astype(np.float32)
+    generation.motion.arrays["tx"] = (0.35 * yaw).astype(np.float32)
+    return [generation.frame(i) for i in range(generation.n_frames)]
+
+
+def padded(audio: Audio, *, seconds: float) -> Audio:
+    """``audio`` with silence after it, to last ``seconds`` (a statement long enough for every cue)."""
+    samples = audio.to_mono().samples[0]
+    extra = max(0, round(seconds * audio.sample_rate) - len(samples))
+    return Audio(np.concatenate([samples, np.zeros(extra, np.float32)]), audio.sample_rate)
+
+
+def released(frames: list[np.ndarray], audio: Audio, *, keys_dir: Path, dest: Path) -> Path:
+    """``frames`` + ``audio`` through the platform's release path: every frame watermarked, the MP4 C2PA-signed."""
+    from sqlmodel import SQLModel, create_engine
+
+    from provenance import (
+        GenerationClaim,
+        ManifestRepository,
+        generation_id_for,
+        init_identity,
+        load_identity,
+        new_watermark_id,
+        release,
+    )
+
+    init_identity(keys_dir)
+    engine = create_engine("sqlite://")
+    SQLModel.metadata.create_all(engine)
+    wid = new_watermark_id()
+    claim = GenerationClaim(generation_id=generation_id_for(wid), watermark_id=wid, watermark_alg="",
+                            policy_version="test", consent_ref_sha256="0" * 64, consent_self_attested=True,
+                            inputs=[], generator_name="default", generator_version="test",
+                            title="a consent statement made by the platform's own generator")
+    out = release(iter(frames), fps=FPS, audio=audio, claim=claim, identity=load_identity(keys_dir=keys_dir),
+                  repository=ManifestRepository(engine), dest=dest)
+    return out.path
+
+
+def stream_copy(src: Path, dest: Path) -> Path:
+    """A stream-copy remux of ``src`` (PyAV): the frames untouched, the C2PA manifest gone."""
+    with av.open(str(src)) as inp, av.open(str(dest), mode="w", format="mp4") as out:
+        streams = {}
+        for stream in inp.streams:
+            if stream.type in ("video", "audio"):
+                streams[stream.index] = out.add_stream_from_template(stream)
+        for packet in inp.demux(list(inp.streams)):
+            if packet.stream.index in streams and packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return dest

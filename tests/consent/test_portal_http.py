@@ -29,6 +29,7 @@ from portal_factories import Events, PortalClient, jpeg, make_statement, png, se
 from sqlalchemy import text
 from statement_factories import astronaut, grace_hopper, side_by_side, speak, talking_frames, write_mp4
 
+from consent import Off
 from consent.portal import portal_router
 from consent.portal._pow import leading_zero_bits, solve
 from consent.portal._state import PortalState
@@ -42,6 +43,11 @@ WRONG_PASSCODE = "violin saddle banana window"
 PREAMBLE = "I, the person in this video, agree that Likeness may generate videos of my face for education by acme. "
 POW_BITS = 8  # a low difficulty for the tests (the default's cost is measured in the browser test)
 ATTEMPTS = 3  # espeak's synthetic passcode words are heard ~85 % of the time (docs/consent.md): a new passcode each try
+# The uploads here are generator-made stand-ins for a person, sent without the page's script: the forensic check
+# would refuse them (rightly) and they carry no head-turn cues. Both are turned off here, explicitly; the browser
+# test runs the cues, and tests/consent/test_statement_safeguards.py both checks.
+FORENSICS_OFF = Off(reason="the test uploads are generator-made stand-ins for a person")
+CUES_OFF = Off(reason="the HTTP tests send no page script")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +118,7 @@ def portal(registry, engine, clock, identity, tmp_path, monkeypatch):
     events = Events()
     router = portal_router(registry=registry, engine=engine, identity=identity, max_upload_bytes=MAX_UPLOAD,
                            max_media_seconds=MAX_SECONDS, clock=clock, on_event=events, secure_cookies=False,
-                           pow_bits=POW_BITS)
+                           pow_bits=POW_BITS, forensics=FORENSICS_OFF, cues=CUES_OFF)
     app = FastAPI()
     app.include_router(router)
     with serve(app) as url:
@@ -510,7 +516,8 @@ def test_management_sessions_expire_and_a_failing_event_hook_does_not_undo_a_rev
         raise RuntimeError("the audit log is down")
 
     router = portal_router(registry=registry, engine=engine, identity=identity, max_upload_bytes=MAX_UPLOAD,
-                           max_media_seconds=MAX_SECONDS, clock=clock, on_event=broken_hook, secure_cookies=False)
+                           max_media_seconds=MAX_SECONDS, clock=clock, on_event=broken_hook, secure_cookies=False,
+                           forensics=FORENSICS_OFF, cues=CUES_OFF)
     app = FastAPI()
     app.include_router(router)
     consent, token = registry.register(scope_of_acme())

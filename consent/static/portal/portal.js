@@ -80,6 +80,7 @@
     const checking = document.getElementById("checking");
     const types = ["video/webm;codecs=vp8,opus", "video/webm;codecs=vp9,opus", "video/webm", "video/mp4"];
     let recorder = null, stream = null, timer = null, started = 0;
+    const cues = headCues(box);
 
     start.addEventListener("click", async () => {
       start.disabled = true;
@@ -102,6 +103,7 @@
       recorder.addEventListener("stop", () => {
         clearInterval(timer);
         stopStream(stream);
+        cues.finish();
         const type = recorder.mimeType || "video/webm";
         const blob = new Blob(chunks, {type});
         addFile(input, new File([blob], type.includes("mp4") ? "statement.mp4" : "statement.webm", {type}), true);
@@ -109,13 +111,18 @@
         checking.hidden = false;
         form.submit();
       });
+      recorder.addEventListener("start", () => cues.begin(() => {
+        stop.disabled = false;
+        status.textContent = "The head turns are done. Finish reading the statement, then press “Stop and send”.";
+      }));
       recorder.start(1000);
       started = Date.now();
-      stop.disabled = false;
-      status.textContent = "Recording. Read the statement aloud, then press “Stop and send”.";
+      stop.disabled = !cues.done;
+      status.textContent = cues.done ? "Recording. Read the statement aloud, then press “Stop and send”." :
+        "Recording. Read the statement aloud, and turn your head when an arrow asks you to.";
       timer = setInterval(() => {
         const seconds = Math.floor((Date.now() - started) / 1000);
-        if (seconds >= maxSeconds) { stop.click(); }
+        if (seconds >= maxSeconds && recorder.state === "recording") { stop.disabled = true; recorder.stop(); }
       }, 250);
     });
     stop.addEventListener("click", () => {
@@ -125,6 +132,42 @@
       }
     });
     form.addEventListener("submit", () => { checking.hidden = false; });
+  }
+
+  // The statement's head-turn cues (consent/_cues.py): shown at the moments the server chose, measured from the
+  // start of the recording; when each was shown goes back with the server's token in the form's "cues" field.
+  function headCues(box) {
+    const cue = document.getElementById("cue");
+    const answer = document.getElementById("cues-answer");
+    let schedule = [];
+    try { schedule = JSON.parse(box.dataset.cues || "[]"); } catch (err) { schedule = []; }
+    const shown = [];
+    const timers = [];
+    const state = {done: schedule.length === 0};
+    state.begin = (whenDone) => {
+      const origin = performance.now();
+      let last = 0;
+      schedule.forEach((item) => {
+        last = Math.max(last, item.at_ms);
+        timers.push(setTimeout(() => {
+          shown.push(Math.round(performance.now() - origin));
+          const left = item.turn === "left";
+          cue.textContent = left ? "← Turn your head to your left" : "Turn your head to your right →";
+          cue.className = "cue " + (left ? "cue-left" : "cue-right");
+          cue.hidden = false;
+          timers.push(setTimeout(() => { cue.hidden = true; }, 1500));
+        }, item.at_ms));
+      });
+      if (schedule.length) {
+        timers.push(setTimeout(() => { state.done = true; whenDone(); }, last + 2500));
+      }
+    };
+    state.finish = () => {
+      timers.forEach(clearTimeout);
+      cue.hidden = true;
+      answer.value = JSON.stringify({token: box.dataset.cueToken || "", shown_ms: shown});
+    };
+    return state;
   }
 
   // The start form's proof-of-work (consent/portal/_pow.py): a counter such that
