@@ -27,6 +27,7 @@ from gateway.deps import open_repository, provenance_identity
 from gateway.settings import Settings
 from generator import Controls, get_generator
 from likeness import LikenessError
+from likeness.files import private_dir
 from media import Audio, read_audio, read_image, sniff_file
 from provenance import (
     GenerationClaim,
@@ -117,6 +118,7 @@ def run_demo(
     if settings.environment == "production":
         raise DemoError("demo mode is refused in production: its consent is self-attested by the operator")
     generator = get_generator(backend)
+    private_dir(settings.data_dir)  # 0700 when this makes it, before the keys folder inside it
     init_identity(settings.keys_dir)
     identity = provenance_identity(settings)
     repository = open_repository(settings)
@@ -132,12 +134,14 @@ def run_demo(
         claim = demo_claim(inputs=inputs, backend=generator.name, version=generator.version)
         with console.status("analysing the portrait and the speech"):
             generation = generator.prepare(portrait_rgb, speech, controls=controls, transcript=inputs.transcript)
-        dest = out or settings.outputs_dir / f"demo-{claim.generation_id}.mp4"
+        # under the data dir, private like every output there; a path the operator named is theirs to set
+        dest = out or private_dir(settings.outputs_dir) / f"demo-{claim.generation_id}.mp4"
         with console.status(f"rendering and releasing {generation.n_frames} frames (mark, encode, sign, check)"):
             released = release(
                 generation.frames(), fps=round(generation.fps), audio=generation.audio, claim=claim,
                 identity=identity, repository=repository, dest=dest, crf=settings.video_crf,
                 preset=settings.video_preset, strength=settings.watermark_strength,
+                mode=None if out else 0o600,
             )
     with console.status("running detect on it"):
         report = analyse(
