@@ -247,13 +247,17 @@ class _Call:
     def _array(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
         size = math.prod(shape) * np.dtype(dtype).itemsize
         buffer = bytearray(size)  # writable, like the in-process readers' arrays
-        if size:
+        view, done, fd = memoryview(buffer), 0, self.reader.fileno()
+        while done < size:  # the raw bytes that follow the header, straight into the array's buffer
             if not self.reader.poll(self.box.wall_s):
                 self._message()  # raises the timeout
             try:
-                self.reader.recv_bytes_into(buffer)
-            except (EOFError, OSError):
-                raise self._death() from None
+                count = os.readv(fd, [view[done:]])
+            except OSError:
+                count = 0
+            if count == 0:
+                raise self._death()
+            done += count
         return np.frombuffer(buffer, dtype=dtype).reshape(shape)
 
     def _death(self) -> MediaError:
@@ -365,18 +369,23 @@ def _child(writer: multiprocessing.connection.Connection, box: Sandbox, function
 
 
 def _send(writer: multiprocessing.connection.Connection, value: Any) -> None:
+    """A value: pickled; an array (a frame, an image, samples): a small header, then its raw bytes."""
     if isinstance(value, np.ndarray):
         array = np.ascontiguousarray(value)
         writer.send(("array", array.shape, array.dtype.str))
-        if array.size:
-            writer.send_bytes(memoryview(array).cast("B"))
+        _write_all(writer.fileno(), array)
     elif isinstance(value, Audio):
         samples = np.ascontiguousarray(value.samples)
         writer.send(("audio", samples.shape, samples.dtype.str, value.sample_rate))
-        if samples.size:
-            writer.send_bytes(memoryview(samples).cast("B"))
+        _write_all(writer.fileno(), samples)
     else:
         writer.send(("value", value))
+
+
+def _write_all(fd: int, array: np.ndarray) -> None:
+    view = memoryview(array).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _reply_error(writer: multiprocessing.connection.Connection, error: BaseException) -> None:
