@@ -21,7 +21,8 @@ costs a few milliseconds, not an interpreter start). The child is confined befor
 byte: an address-space limit (``RLIMIT_AS``, what it inherited plus ``memory_mib``), a CPU-time
 limit (``RLIMIT_CPU``), no core dumps, ``PR_SET_NO_NEW_PRIVS`` and, where libseccomp is present,
 a seccomp filter that refuses sockets, ``execve``, new processes (threads are allowed: FFmpeg
-decodes with them), and opening, creating, renaming or deleting files for writing. The parent
+decodes with them), opening, creating, renaming or deleting files for writing, signals to other
+processes and raising its own limits. The parent
 waits at most ``wall_s`` for each reply and kills the child after that.
 
 What the caller sees, always a :class:`MediaError` (never a dead process):
@@ -407,7 +408,7 @@ def _confine(box: Sandbox) -> None:
     if _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 or _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl failed")
     if box.seccomp:
-        _install_filter()
+        _install_filter(pid=os.getpid())
 
 
 def _address_space() -> int:
@@ -422,6 +423,7 @@ _M_ARENA_MAX = -8
 
 # libseccomp (scmp_* in seccomp.h)
 _ACT_ALLOW = 0x7FFF0000
+_CMP_NE = 1
 _CMP_MASKED_EQ = 7
 _CLONE_THREAD = 0x00010000
 
@@ -454,7 +456,19 @@ _RULES: list[tuple[str, int, tuple[_ArgCmp, ...]]] = [
     *(("open", _DENY, (_masked(1, flag, flag),)) for flag in _WRITE_FLAGS),
     *(("openat", _DENY, (_masked(2, flag, flag),)) for flag in _WRITE_FLAGS),
     ("creat", _DENY, ()),
+    # limits stay as set (root could raise them); reading them (prlimit64 without a new value) is fine
+    ("setrlimit", _DENY, ()),
+    ("prlimit64", _DENY, (_ArgCmp(2, _CMP_NE, 0, 0),)),
+    ("tkill", _DENY, ()),
+    ("pidfd_open", _DENY, ()),
+    ("pidfd_send_signal", _DENY, ()),
 ]
+
+
+def _rules(pid: int) -> list[tuple[str, int, tuple[_ArgCmp, ...]]]:
+    """:data:`_RULES`, and signals only to itself (as root, ``kill(-1, SIGKILL)`` would end everything)."""
+    others = (_ArgCmp(0, _CMP_NE, pid, 0),)
+    return [*_RULES, ("kill", _DENY, others), ("tgkill", _DENY, others)]
 
 
 def _load_libseccomp() -> ctypes.CDLL | None:
@@ -485,7 +499,7 @@ def seccomp_available() -> bool:
     return _libseccomp is not None
 
 
-def _install_filter() -> None:
+def _install_filter(*, pid: int) -> None:
     lib = _libseccomp
     if lib is None:
         _warn_no_seccomp()
@@ -494,7 +508,7 @@ def _install_filter() -> None:
     if not context:
         raise OSError(errno.ENOMEM, "seccomp_init failed")
     try:
-        for name, action, conditions in _RULES:
+        for name, action, conditions in _rules(pid):
             number = lib.seccomp_syscall_resolve_name(name.encode())
             if number < 0:  # not a system call on this architecture
                 continue

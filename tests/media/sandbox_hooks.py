@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import socket
 import subprocess
 import time
@@ -51,7 +52,7 @@ def forbidden() -> dict[str, str]:
         try:
             action()
             outcomes[name] = "allowed"
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # Python's setrlimit says EPERM as a ValueError
             outcomes[name] = type(exc).__name__
 
     attempt("socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
@@ -61,7 +62,16 @@ def forbidden() -> dict[str, str]:
     attempt("write a file", lambda: open("/tmp/likeness-sandbox-probe", "wb").close())
     attempt("read a file", lambda: open("/proc/self/status", "rb").close())
     attempt("thread", _thread)
+    attempt("signal another process", lambda: os.kill(os.getppid(), 0))
+    attempt("signal itself", lambda: os.kill(os.getpid(), 0))
+    attempt("raise a limit", _raise_limit)
+    attempt("read a limit", lambda: resource.getrlimit(resource.RLIMIT_AS))
     return outcomes
+
+
+def _raise_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
 
 
 def _fork() -> None:
