@@ -266,6 +266,12 @@ def detect(
     Exit 0 when analysed (whatever the verdict), 2 when the clip cannot be read.
     """
     _configure_logging(verbose)
+    import threading
+
+    from media import Sandbox
+
+    # the clip is decoded in the media sandbox: start its forkserver while the detector's modules load
+    threading.Thread(target=Sandbox().warm_up, name="sandbox-warm-up", daemon=True).start()
     from detector import Classifier, analyse, render_html
     from gateway.deps import existing_repository, verifier_material
 

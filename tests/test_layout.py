@@ -15,7 +15,7 @@ ALLOWED = {
     "media": set(),
     "faces": {"media"},
     "policy": set(),
-    "consent": {"faces", "media", "audit"},
+    "consent": {"faces", "media", "audit", "detector"},
     "audit": set(),
     "generator": {"media", "faces"},
     "provenance": {"media"},

@@ -210,7 +210,9 @@ def test_register_manage_revoke_and_erase_in_chromium(site, person, tmp_path):
             consent = site["registry"].view(consent_id, token=token)
             assert consent.reference_embeddings == 3
             statement_evidence = next(e for e in consent.evidence if e.kind == "statement")
-            assert set(statement_evidence.scores) == {"not_expired", "one_face", "identity", "phrase", "liveness"}
+            # every check is scored, the head-turn cues included; the forensic check was turned off (FORENSICS_OFF)
+            assert set(statement_evidence.scores) == {"not_expired", "one_face", "identity", "phrase", "liveness", "cues"}
+            assert statement_evidence.scores["cues"] == 1.0
             timings["scores"] = {k: round(v, 3) for k, v in statement_evidence.scores.items()}
 
             # a partner's generation is recorded (as the gateway does after a release)
