@@ -103,7 +103,7 @@ class Sandbox:
     @classmethod
     def for_video(cls) -> Sandbox:
         """Clips up to :meth:`Limits.video` (4096² frames need a few hundred MiB of decoder buffers)."""
-        return cls(memory_mib=2048, cpu_s=600.0, wall_s=60.0)
+        return cls(memory_mib=2048, cpu_s=1800.0, wall_s=60.0)
 
     def warm_up(self) -> None:
         """Start the forkserver now, rather than in the first call (~0.35 s once per process: it imports media).
