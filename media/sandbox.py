@@ -164,7 +164,7 @@ class Sandbox:
         try:
             kind, value = call.receive()
             if kind == "end":
-                raise call.failure("the decoding process ended without a result")
+                raise MediaError("the decoding process ended without a result")
             return value
         finally:
             call.close()
@@ -189,7 +189,8 @@ class _Call:
         self.box = box
         self.name = getattr(function, "__name__", "call")
         self.started = time.perf_counter()
-        self.timed_out = False
+        self.stream = stream
+        self.finished = False  # the child sent its last message and is exiting on its own
         context = _forkserver()
         self.reader, writer = context.Pipe(duplex=False)
         try:
@@ -197,7 +198,7 @@ class _Call:
         except OSError:  # a smaller pipe only means more wake-ups
             pass
         self.process = _Process(target=_child, args=(writer, box, function, args, kwargs, stream),
-                                       name=f"media-sandbox-{self.name}", daemon=True)
+                                name=f"media-sandbox-{self.name}", daemon=True)
         try:
             self.process.start()
         except (OSError, ValueError) as exc:
@@ -211,6 +212,7 @@ class _Call:
         """The next reply: ("value", v), ("array", a) or ("end", None); a failure raises a MediaError."""
         message = self._message()
         kind = message[0]
+        self.finished = kind in ("end", "error") or not self.stream
         if kind == "value":
             return "value", message[1]
         if kind == "array":
@@ -224,16 +226,15 @@ class _Call:
                   level=logging.INFO)
         raise error
 
-    def failure(self, message: str) -> MediaError:
-        return MediaError(message)
-
     def close(self) -> None:
-        if self.process.exitcode is None:
-            self.process.join(0.05 if self.timed_out else 0.5)
+        """Reap the child: it is exiting if it sent its last message; otherwise (stopped early) kill it."""
+        self.reader.close()
+        if not self.finished:
+            self.process.kill()
+        self.process.join(5.0)
         if self.process.exitcode is None:
             self.process.kill()
             self.process.join(5.0)
-        self.reader.close()
         try:
             self.process.close()
         except ValueError:  # still running after SIGKILL and 5 s: leave it to the forkserver
@@ -241,7 +242,6 @@ class _Call:
 
     def _message(self) -> tuple[Any, ...]:
         if not self.reader.poll(self.box.wall_s):
-            self.timed_out = True
             self.process.kill()
             self.process.join(5.0)
             error = MediaError(f"decoding this file took longer than {self.box.wall_s:g} s: it was stopped")
