@@ -211,7 +211,8 @@ def test_register_manage_revoke_and_erase_in_chromium(site, person, tmp_path):
             assert consent.reference_embeddings == 3
             statement_evidence = next(e for e in consent.evidence if e.kind == "statement")
             # every check is scored, the head-turn cues included; the forensic check was turned off (FORENSICS_OFF)
-            assert set(statement_evidence.scores) == {"not_expired", "one_face", "identity", "phrase", "liveness", "cues"}
+            assert set(statement_evidence.scores) == {"not_expired", "one_face", "identity", "phrase", "liveness",
+                                                      "cues"}
             assert statement_evidence.scores["cues"] == 1.0
             timings["scores"] = {k: round(v, 3) for k, v in statement_evidence.scores.items()}
 
