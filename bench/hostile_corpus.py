@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "gateway")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "gateway"), str(ROOT / "tests" / "consent")]
 
 from gateway_factories import SHARED_DATA, jpeg, person, speech_wav  # noqa: E402
 from hostile_corpus import build_corpus  # noqa: E402
 from hostile_server import start_server  # noqa: E402
+from portal_factories import PortalClient  # noqa: E402
 
 
 def main() -> None:
@@ -43,6 +44,19 @@ def main() -> None:
                     shot = server.generation(item, field=field, portrait=portrait, audio=speech)
                     if not args.quiet:
                         print(f"{item.name:26s} {field:9s} {shot.status:4d} {shot.error_code or '':24s} "
+                              f"{shot.elapsed_s:6.2f}s {'alive' if shot.alive_after else 'DEAD'}")
+            photos, statement = PortalClient(server.url), PortalClient(server.url)
+            photos.start()
+            statement.start()
+            statement.photos(*(jpeg(f) for f in alice.references))
+            statement.scope()
+            statement.get("/consent/statement")
+            for item in corpus:
+                for client, path, field in ((photos, "/consent/photos", "photos"),
+                                            (statement, "/consent/statement", "statement")):
+                    shot = server.portal_upload(item, http=client.http, path=path, field=field, csrf=client.csrf())
+                    if not args.quiet:
+                        print(f"{item.name:26s} {field:9s} {shot.status:4d} {(shot.error_code or '')[:40]:40s} "
                               f"{shot.elapsed_s:6.2f}s {'alive' if shot.alive_after else 'DEAD'}")
             shots = server.shots
             peak, start = server.peak_rss_mib(), server.rss_at_start_mib
@@ -64,7 +78,8 @@ def main() -> None:
     print()
     print("| what | value |")
     print("| --- | --- |")
-    print(f"| corpus items × fields | {len(corpus)} × 2 = {len(shots)} requests to POST /v1/generations |")
+    print(f"| requests | {len(corpus)} items × 4 fields = {len(shots)} (POST /v1/generations portrait and audio, "
+          "portal photos and statement) |")
     print(f"| server crashes | {sum(not s.alive_after for s in shots)} |")
     print(f"| 5xx answers | {sum(s.status >= 500 or s.status == 0 for s in shots)} |")
     print(f"| accepted (202) / refused (4xx) | {sum(s.status == 202 for s in shots)} / "

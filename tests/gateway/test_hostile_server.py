@@ -21,6 +21,9 @@ from gateway_factories import SHARED_DATA, jpeg, person, speech_wav
 from hostile_corpus import Item, build_corpus
 from hostile_server import RunningServer, Shot, start_server
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "consent"))
+from portal_factories import PortalClient
+
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
 
 #: The most the server process may grow over the whole corpus (resident set, MiB). Decoding a single
@@ -77,6 +80,38 @@ def test_every_hostile_file_costs_one_request_on_the_partner_api(server, corpus,
     for (name, field), shot in by_name.items():
         if ("truncated" in name or name in ("empty", "zeros", "not-an-image")) and field == "portrait":
             assert shot.status >= 400, shot
+
+
+def test_every_hostile_file_costs_one_request_on_the_portal(server, corpus):
+    """The public portal's uploads (no login): reference photos, then the recorded statement."""
+    alice = person(SHARED_DATA, "lp_d0")
+    photos_client = PortalClient(server.url)
+    statement_client = PortalClient(server.url)
+    try:
+        photos_client.start()
+        photo_csrf = photos_client.csrf()
+        shots = [server.portal_upload(item, http=photos_client.http, path="/consent/photos", field="photos",
+                                      csrf=photo_csrf) for item in corpus]
+        # a draft at the statement step: three real photos of one person and a scope, then every item as the recording
+        statement_client.start()
+        assert statement_client.photos(*(jpeg(f) for f in alice.references)).status_code == 303
+        assert statement_client.scope().status_code == 303
+        statement_client.get("/consent/statement")
+        statement_csrf = statement_client.csrf()
+        shots += [server.portal_upload(item, http=statement_client.http, path="/consent/statement",
+                                       field="statement", csrf=statement_csrf) for item in corpus]
+    finally:
+        photos_client.close()
+        statement_client.close()
+    crashed = [s for s in shots if not s.alive_after]
+    assert not crashed, f"the server died after {[(s.item, s.field) for s in crashed]}"
+    errors = [(s.item, s.field, s.status) for s in shots if s.status >= 500 or s.status < 200]
+    assert not errors, errors
+    # nothing in the corpus is a usable photo or a passing statement: each is refused with words for the person
+    for shot in shots:
+        assert 400 <= shot.status < 500 and shot.error_code, (shot.item, shot.field, shot.status, shot.body[-300:])
+    growth = server.peak_rss_mib() - server.rss_at_start_mib
+    assert growth < MAX_SERVER_GROWTH_MIB, f"the server grew by {growth:.0f} MiB"
 
 
 def test_detect_reads_or_refuses_every_hostile_file_with_one_line(server, corpus, tmp_path):
