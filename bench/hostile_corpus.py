@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "gateway"), str(ROOT / "tests" / "consent")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "gateway")]
+sys.path.append(str(ROOT / "tests" / "consent"))  # last: tests/consent must not shadow the consent package
 
 from gateway_factories import SHARED_DATA, jpeg, person, speech_wav  # noqa: E402
 from hostile_corpus import build_corpus  # noqa: E402
@@ -39,6 +40,7 @@ def main() -> None:
         speech = speech_wav("Hello, this is a short lesson.", work / "s.wav")
         with start_server(work / "var", who=alice) as server:
             portrait = jpeg(server.portrait)
+            server.warm_up(portrait=portrait, audio=speech, photos=[jpeg(f) for f in alice.references])
             for item in corpus:
                 for field in ("portrait", "audio"):
                     shot = server.generation(item, field=field, portrait=portrait, audio=speech)
@@ -59,7 +61,7 @@ def main() -> None:
                         print(f"{item.name:26s} {field:9s} {shot.status:4d} {(shot.error_code or '')[:40]:40s} "
                               f"{shot.elapsed_s:6.2f}s {'alive' if shot.alive_after else 'DEAD'}")
             shots = server.shots
-            peak, start = server.peak_rss_mib(), server.rss_at_start_mib
+            peak, start, warm = server.peak_rss_mib(), server.rss_at_start_mib, server.warm_peak_mib
             detect_rows = []
             if args.detect:
                 detect = str(Path(sys.executable).with_name("detect"))
@@ -87,7 +89,15 @@ def main() -> None:
     slowest = max(shots, key=lambda s: s.elapsed_s)
     print(f"| slowest request | {slowest.elapsed_s:.2f} s ({slowest.item}, {slowest.field}) |")
     print(f"| median request | {sorted(s.elapsed_s for s in shots)[len(shots) // 2]:.2f} s |")
-    print(f"| server memory at start / peak | {start:.0f} MiB / {peak:.0f} MiB |")
+    print(f"| server memory: at start / peak after valid work (every model loaded) / peak after the corpus | "
+          f"{start:.0f} / {warm:.0f} / {peak:.0f} MiB (corpus: +{peak - warm:.0f} MiB) |")
+    rises, last = [], warm
+    for shot in shots:
+        if shot.peak_after_mib > last:
+            rises.append((shot.peak_after_mib - last, shot.item, shot.field, shot.status))
+            last = shot.peak_after_mib
+    top = ", ".join(f"+{r[0]:.0f} ({r[1]}, {r[2]}, {r[3]})" for r in sorted(rises, reverse=True)[:3])
+    print(f"| largest rises of the server's peak | {top or 'none'} |")
     if detect_rows:
         print(f"| `detect` runs | {len(detect_rows)}: exit codes "
               f"{sorted({r[1] for r in detect_rows})}, tracebacks {sum(r[4] for r in detect_rows)} |")

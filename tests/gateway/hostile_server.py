@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from gateway_factories import Person, free_port, register_consent
+from gateway_factories import SHARED_DATA, Person, free_port, register_consent
 from hostile_corpus import Item
 
 from gateway.runtime import Runtime, ensure_keys
@@ -42,6 +42,7 @@ class Shot:
     body: str
     elapsed_s: float
     alive_after: bool
+    peak_after_mib: float = 0.0
 
 
 @dataclass
@@ -52,7 +53,9 @@ class RunningServer:
     key: str
     consent_id: str
     portrait: np.ndarray
+    sample_statement: bytes = b""
     rss_at_start_mib: float = 0.0
+    warm_peak_mib: float = 0.0
     shots: list[Shot] = field(default_factory=list)
 
     def _status_field(self, name: str) -> float:
@@ -93,7 +96,7 @@ class RunningServer:
             except (ValueError, KeyError, TypeError):
                 code = None
         shot = Shot(item=item.name, field=field, status=status, error_code=code, body=body, elapsed_s=elapsed,
-                    alive_after=self.alive())
+                    alive_after=self.alive(), peak_after_mib=self.peak_rss_mib())
         self.shots.append(shot)
         return shot
 
@@ -110,9 +113,36 @@ class RunningServer:
         found = re.search(r'id="error-text">(.*?)</p>', body, flags=re.S) if 400 <= status < 500 else None
         code = html.unescape(found.group(1)).strip() if found else None
         shot = Shot(item=item.name, field=f"portal:{field}", status=status, error_code=code, body=body,
-                    elapsed_s=elapsed, alive_after=self.alive())
+                    elapsed_s=elapsed, alive_after=self.alive(), peak_after_mib=self.peak_rss_mib())
         self.shots.append(shot)
         return shot
+
+    def warm_up(self, *, portrait: bytes, audio: bytes, photos: list[bytes]) -> float:
+        """Valid work first (a generation released, reference photos checked, a statement examined), so every
+        model the server loads is loaded; returns the peak resident memory (MiB) after it: the baseline."""
+        headers = {"Authorization": f"Bearer {self.key}"}
+        files = {"portrait": ("portrait.jpg", portrait, "image/jpeg"), "audio": ("speech.wav", audio, "audio/wav")}
+        created = httpx.post(f"{self.url}/v1/generations", files=files, headers=headers, timeout=300,
+                             data={"consent_id": self.consent_id, "purpose": "education"})
+        assert created.status_code == 202, created.text
+        deadline = time.monotonic() + 300
+        while httpx.get(f"{self.url}/v1/generations/{created.json()['id']}", headers=headers,
+                        timeout=60).json()["status"] not in ("released", "failed", "cancelled"):
+            assert time.monotonic() < deadline, "the warm-up generation did not end"
+            time.sleep(0.5)
+        from portal_factories import PortalClient
+
+        client = PortalClient(self.url)
+        try:
+            client.start()
+            assert client.photos(*photos).status_code == 303, client.error()
+            assert client.scope().status_code == 303
+            client.get("/consent/statement")
+            client.upload_statement(self.sample_statement)
+        finally:
+            client.close()
+        self.warm_peak_mib = self.peak_rss_mib()
+        return self.warm_peak_mib
 
     def generation(self, item: Item, *, field: str, portrait: bytes, audio: bytes) -> Shot:
         files = {"portrait": ("portrait.jpg", portrait, "image/jpeg"), "audio": ("speech.wav", audio, "audio/wav")}
@@ -143,8 +173,13 @@ def start_server(data_dir: Path, *, who: Person, extra_env: dict[str, str] | Non
     env = {"LIKENESS_PORTAL_RATE_PER_MINUTE": "100000", "LIKENESS_PORTAL_POW_BITS": "8", **(extra_env or {})}
     process = subprocess.Popen([LIKENESS, "serve", "--port", str(port)], env=server_env(data_dir, **env),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    statement = data_dir.parent / "statement.mp4"  # 4 s of the person's own clip: a real recording to examine
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i",
+                    str(SHARED_DATA / "clips" / f"{who.clip}.mp4"), "-t", "4", "-c", "copy", str(statement)],
+                   check=True, timeout=120)
     running = RunningServer(url=f"http://127.0.0.1:{port}", data_dir=data_dir, process=process,
-                            key=issued.plaintext, consent_id=consent_id, portrait=who.portraits[0])
+                            key=issued.plaintext, consent_id=consent_id, portrait=who.portraits[0],
+                            sample_statement=statement.read_bytes())
     try:
         deadline = time.monotonic() + 120
         while not running.alive():

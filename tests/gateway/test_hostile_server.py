@@ -21,14 +21,15 @@ from gateway_factories import SHARED_DATA, jpeg, person, speech_wav
 from hostile_corpus import Item, build_corpus
 from hostile_server import RunningServer, Shot, start_server
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "consent"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "consent"))  # last: must not shadow the consent package
 from portal_factories import PortalClient
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
 
-#: The most the server process may grow over the whole corpus (resident set, MiB). Decoding a single
-#: 7000² PNG in the server took 622 MiB before the sandbox.
-MAX_SERVER_GROWTH_MIB = 400
+#: The most the server's peak resident memory may rise over the whole corpus, above its peak after valid work
+#: (a generation released, photos checked, a real recording examined: every model loaded). Decoding one 7000²
+#: PNG in the server process took +560 MiB before the sandbox; measured now: +145 MiB (bench/hostile_corpus.py).
+MAX_SERVER_GROWTH_MIB = 300
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,8 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def valid(server, tmp_path_factory) -> tuple[bytes, bytes]:
     speech = speech_wav("Hello, this is a short lesson.", tmp_path_factory.mktemp("s") / "s.wav")
+    alice = person(SHARED_DATA, "lp_d0")
+    server.warm_up(portrait=jpeg(server.portrait), audio=speech, photos=[jpeg(f) for f in alice.references])
     return jpeg(server.portrait), speech
 
 
@@ -60,8 +63,8 @@ def _check(shots: list[Shot], server: RunningServer) -> None:
         if shot.status >= 400:
             assert shot.error_code, (shot.item, shot.field, shot.status, shot.body[:200])
     assert server.process.poll() is None
-    growth = server.peak_rss_mib() - server.rss_at_start_mib
-    assert growth < MAX_SERVER_GROWTH_MIB, f"the server grew by {growth:.0f} MiB"
+    growth = server.peak_rss_mib() - server.warm_peak_mib
+    assert growth < MAX_SERVER_GROWTH_MIB, f"the server's peak grew by {growth:.0f} MiB"
 
 
 def test_every_hostile_file_costs_one_request_on_the_partner_api(server, corpus, valid):
@@ -82,7 +85,7 @@ def test_every_hostile_file_costs_one_request_on_the_partner_api(server, corpus,
             assert shot.status >= 400, shot
 
 
-def test_every_hostile_file_costs_one_request_on_the_portal(server, corpus):
+def test_every_hostile_file_costs_one_request_on_the_portal(server, corpus, valid):
     """The public portal's uploads (no login): reference photos, then the recorded statement."""
     alice = person(SHARED_DATA, "lp_d0")
     photos_client = PortalClient(server.url)
@@ -110,8 +113,8 @@ def test_every_hostile_file_costs_one_request_on_the_portal(server, corpus):
     # nothing in the corpus is a usable photo or a passing statement: each is refused with words for the person
     for shot in shots:
         assert 400 <= shot.status < 500 and shot.error_code, (shot.item, shot.field, shot.status, shot.body[-300:])
-    growth = server.peak_rss_mib() - server.rss_at_start_mib
-    assert growth < MAX_SERVER_GROWTH_MIB, f"the server grew by {growth:.0f} MiB"
+    growth = server.peak_rss_mib() - server.warm_peak_mib
+    assert growth < MAX_SERVER_GROWTH_MIB, f"the server's peak grew by {growth:.0f} MiB"
 
 
 def test_detect_reads_or_refuses_every_hostile_file_with_one_line(server, corpus, tmp_path):
