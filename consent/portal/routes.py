@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable
@@ -328,7 +329,9 @@ def portal_router(
         logger.info("portal: statement checked in %.0f ms (%s)", timings["statement_ms"],
                     "passed" if verdict.passed else "failed")
         checks = [{"name": c.name, "label": _CHECK_LABELS.get(c.name, c.name), "passed": c.passed,
-                   "score": round(float(c.score), 3), "reason": _sentence(c.reason)} for c in verdict.checks]
+                   # a check that was not run scores NaN, which JSON (and PostgreSQL's json) cannot hold
+                   "score": round(float(c.score), 3) if math.isfinite(c.score) else None,
+                   "reason": _sentence(c.reason)} for c in verdict.checks]
         if not verdict.passed:
             return again(422, checks=checks, error=(
                 "Your recording did not pass every check. What to do is written under each check that failed; "
