@@ -137,9 +137,9 @@ def prepare(data_dir: Path, specs: list[PartnerSpec], clips: list[str], tmp: Pat
     """Keys, partners and one consent per person, written by a Runtime in this process (then closed)."""
     from consent import ConsentScope
     from faces import embed_face
-    from gateway.crosscheck import log_grant
     from gateway.runtime import Runtime, ensure_keys
     from gateway.settings import Settings
+    from generations import log_grant
     from media import iter_frames, probe_video
 
     settings = Settings(data_dir=data_dir)

@@ -39,11 +39,11 @@ from fastapi.templating import Jinja2Templates
 from audit import AuditEntryPublic, AuditKind, VerifyReport
 from consent.portal import from_this_site
 from gateway.api import ERRORS
-from gateway.gate import Refusal
-from gateway.partners import AdminPublic, AuthenticationError
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from generations import Refusal
 from likeness import LikenessError
+from partners import AdminPublic, AuthenticationError
 
 COOKIE = "likeness_admin"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates" / "admin"))

@@ -23,11 +23,10 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.gate import GenerationRequest, MediaUpload, Refusal
-from gateway.generations import GenerationJob, JobStatus
-from gateway.partners import AuthenticatedPartner
 from gateway.runtime import Runtime
+from generations import GenerationJob, GenerationRequest, JobStatus, MediaUpload, Refusal
 from likeness import LikenessError
+from partners import AuthenticatedPartner
 
 _ID = r"^gen_[0-9a-f]{16}$"
 _CONSENT = r"^cns_[0-9a-f]{32}$"

@@ -26,9 +26,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.api import error_body
 from gateway.api import router as api_router
 from gateway.edge import Edge, edge_key
-from gateway.queue import Recovery
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from generations import Recovery
 from likeness import LikenessError, __version__
 
 logger = logging.getLogger("likeness.http")
@@ -144,7 +144,7 @@ def _http_code(status: int) -> str:
 
 def _mount_portal(app: FastAPI, rt: Runtime, *, pow_key: bytes) -> None:
     """The consent portal's pages (``/consent``); grants, revocations and erasures go to the audit log, and a
-    revocation or an erasure deletes the released videos of the consents it closed (``gateway.retention``)."""
+    revocation or an erasure deletes the released videos of the consents it closed (``generations.retention``)."""
     from consent.portal import portal_router
 
     def on_event(kind: str, details: dict[str, Any]) -> None:

@@ -187,8 +187,8 @@ def audit_check_consents(
     from audit import AuditIntegrityError
     from consent import ConsentService
     from gateway.cli import _settings
-    from gateway.crosscheck import check_consents
     from gateway.deps import consent_keys, open_engine
+    from generations import check_consents
 
     out, _ = _consoles()
     log = _open(need_public=True)

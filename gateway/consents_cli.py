@@ -37,9 +37,9 @@ def add_dev(
     """Register a self-attested development consent for the face in the photos; print its id."""
     from consent import ConsentScope, EvidenceCreate
     from faces import embed_face
-    from gateway.crosscheck import log_grant
     from gateway.runtime import Runtime, ensure_keys
     from gateway.settings import get_settings
+    from generations import log_grant
     from media import read_image
 
     settings = get_settings()

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from likeness import files
 from likeness.errors import LikenessError
-from likeness.files import private_dir, private_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -56,19 +56,10 @@ def make_engine(url: str) -> Engine:
 
 
 def private_sqlite_file(path: Path) -> None:
-    """The database at ``path`` and its WAL and shared-memory files readable by their owner only.
-
-    Created empty and 0600 when absent (an empty file is an empty SQLite database), so SQLite
-    never creates it with the umask's mode; SQLite gives ``-wal`` and ``-shm`` the mode of the
-    database file. Existing ones open to others are set to 0600.
-    """
+    """The database at ``path`` and its WAL and shared-memory files readable by their owner only
+    (:func:`likeness.files.private_sqlite_file`), as a :class:`DatabaseError` when that fails."""
     try:
-        if not path.parent.exists():
-            private_dir(path.parent)
-        private_file(path)
-        for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            if extra.exists():
-                private_file(extra)
+        files.private_sqlite_file(path)
     except OSError as exc:
         raise DatabaseError(f"cannot create the database file {path}: {exc.strerror or exc}") from exc
 

@@ -4,7 +4,7 @@ FastAPI reads and parses a route's form before it resolves the route's dependenc
 checked in a dependency is checked after the whole upload arrived. :class:`Edge` is ASGI
 middleware that answers first, from the request line and headers alone:
 
-    /v1/*                 the Bearer key (gateway.partners) and the partner's rate → 401 / 403 / 429
+    /v1/*                 the Bearer key (partners) and the partner's rate → 401 / 403 / 429
     POST /admin/*         the admin page session cookie (gateway.admin) → 303 to the sign-in page
     POST /consent/start, /consent/photos, /consent/statement
                           a per-address rate and a cap on how many run at once → 429 (the portal's page)
@@ -44,9 +44,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import error_body
-from gateway.gate import Refusal
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from generations import Refusal
 from likeness import LikenessError
 
 logger = logging.getLogger("likeness.edge")

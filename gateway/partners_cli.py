@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from gateway.partners import PartnerService
+    from partners import PartnerService
 
 partners_app = typer.Typer(help="Vetted partners and their API keys.", no_args_is_help=True)
 admins_app = typer.Typer(help="Operators' tokens for the /admin routes.", no_args_is_help=True)
@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
 
 def _service() -> PartnerService:
     from gateway.deps import open_engine
-    from gateway.partners import PartnerService
     from gateway.settings import get_settings
+    from partners import PartnerService
 
     return PartnerService(open_engine(get_settings()))
 
@@ -53,8 +53,8 @@ def _audited() -> tuple[PartnerService, Callable[..., None]]:
 
     from audit import AuditKey, AuditLog
     from gateway.deps import open_engine
-    from gateway.partners import PartnerService
     from gateway.settings import get_settings
+    from partners import PartnerService
 
     settings = get_settings()
     engine = open_engine(settings)
@@ -83,7 +83,7 @@ def partners_add(
     = None,
 ) -> None:
     """Register a partner and print its API key once (store it now: only its hash is kept)."""
-    from gateway.partners import DEFAULT_QUOTA, DEFAULT_QUOTA_PERIOD_DAYS, DEFAULT_RATE_PER_MINUTE, SCOPES
+    from partners import DEFAULT_QUOTA, DEFAULT_QUOTA_PERIOD_DAYS, DEFAULT_RATE_PER_MINUTE, SCOPES
 
     service, record = _audited()
     partner, issued = service.add(
@@ -168,7 +168,7 @@ def partners_revoke_key(key: Annotated[str, typer.Argument(help="Key id (key_…
 
 def _duration(text: str) -> timedelta:
     """``90d``, ``12h`` or ``45m`` as a duration (a bare number is days)."""
-    from gateway.partners import PartnerInputError
+    from partners import PartnerInputError
 
     match = re.fullmatch(r"\s*(\d{1,6})\s*([dhm]?)\s*", text or "")
     if match is None:

@@ -18,17 +18,21 @@ from sqlalchemy.engine import Engine
 from audit import AuditKey, AuditLog, init_audit_key
 from consent import ConsentService
 from faces import IdentityBackend, get_identity_backend
-from gateway.crosscheck import grant_logged
 from gateway.deps import consent_keys, open_engine, provenance_identity
-from gateway.gate import Gate
-from gateway.generations import JobStore
-from gateway.partners import PartnerService
-from gateway.queue import JobQueue
-from gateway.retention import delete_released_outputs
 from gateway.settings import Settings
-from gateway.storage import BlobStore, secure_data_dir
-from gateway.worker import GenerationWorker, ReleaseSettings
+from generations import (
+    BlobStore,
+    Gate,
+    GenerationWorker,
+    JobQueue,
+    JobStore,
+    ReleaseSettings,
+    delete_released_outputs,
+    grant_logged,
+    secure_data_dir,
+)
 from likeness.files import private_dir
+from partners import PartnerService, RateLimiter
 from policy import PolicySet, load_policies
 from provenance import ManifestRepository
 
@@ -62,11 +66,12 @@ class Runtime:
         audit_log = AuditLog(engine, signing_key=AuditKey.from_file(settings.resolved_audit_signing_key_file))
         jobs = JobStore(engine)
         blobs = BlobStore(settings.data_dir)
-        queue = queue or JobQueue.from_settings(settings)
+        queue = queue or JobQueue.open(redis_url=settings.redis_url, sqlite_path=settings.jobs_db_path)
         runtime = cls(settings=settings, engine=engine, jobs=jobs, blobs=blobs, registry=registry,
                       identity=identity, partners=PartnerService(engine), policies=policies, audit_log=audit_log,
                       queue=queue, gate=None)  # type: ignore[arg-type]
-        runtime.gate = Gate(jobs=jobs, blobs=blobs, registry=registry, identity=identity, policies=policies,
+        runtime.gate = Gate(jobs=jobs, rates=RateLimiter(engine), blobs=blobs, registry=registry, identity=identity,
+                            policies=policies,
                             queue=queue, audit=runtime.auditor("partner"),
                             max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes,
                             grant_logged=lambda consent: grant_logged(audit_log, consent))

@@ -59,9 +59,9 @@ def register(app: typer.Typer) -> None:
         threads: Annotated[int, typer.Option("--threads", "-t", help="Jobs run at once.", min=1, max=64)] = 1,
     ) -> None:
         """Run generation jobs from the queue (Redis with LIKENESS_REDIS_URL, else the SQLite queue)."""
-        from gateway.queue import Recovery
         from gateway.runtime import Runtime, secure_data_dir_of
         from gateway.settings import get_settings
+        from generations import Recovery
 
         settings = get_settings()
         secure_data_dir_of(settings)

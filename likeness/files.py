@@ -86,6 +86,23 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def private_sqlite_file(path: Path) -> Path:
+    """The SQLite database at ``path`` and its WAL and shared-memory files readable by their owner only.
+
+    Created empty and 0600 when absent (an empty file is an empty SQLite database), so SQLite
+    never creates it with the umask's mode; SQLite gives ``-wal`` and ``-shm`` the mode of the
+    database file. Existing ones open to others are set to 0600. Raises :class:`OSError`.
+    """
+    path = Path(path)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)
+    for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists():
+            private_file(extra)
+    return path
+
+
 def open_private(path: Path) -> BinaryIO:
     """A new file at ``path`` for writing, created 0600 (``O_EXCL``: never an existing file or a link)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)

@@ -7,8 +7,8 @@ from sqlmodel import SQLModel
 
 import audit.models  # noqa: F401  (registers the tables)
 import consent.models  # noqa: F401  (registers the tables)
-import gateway.generations  # (registers the tables)
-import gateway.models  # noqa: F401  (registers the tables)
+import generations.models  # noqa: F401  (registers the tables)
+import partners.models  # noqa: F401  (registers the tables)
 import provenance.models  # noqa: F401  (registers the tables)
 
 target_metadata = SQLModel.metadata

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from audit import AuditKey, AuditKind, AuditLog
 from consent import ConsentService
-from gateway.crosscheck import check_consents
+from generations import check_consents
 
 LIKENESS = str(Path(sys.executable).with_name("likeness"))
 

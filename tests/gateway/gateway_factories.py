@@ -25,9 +25,9 @@ from PIL import Image
 from consent import ConsentScope
 from faces import embed_face
 from gateway.app import create_app
-from gateway.crosscheck import log_grant
 from gateway.runtime import Runtime, ensure_keys
 from gateway.settings import Settings
+from generations import log_grant
 from media import iter_frames, probe_video
 
 SHARED_DATA = Path(os.environ.get("LIKENESS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))

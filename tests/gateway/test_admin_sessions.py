@@ -19,7 +19,8 @@ from gateway_factories import live_gateway
 from partner_factories import Clock, stored_text
 
 from gateway.admin import COOKIE, admin_session_valid
-from gateway.partners import (
+from gateway.settings import Settings
+from partners import (
     ExpiredKeyError,
     PartnerInputError,
     PartnerService,
@@ -27,7 +28,6 @@ from gateway.partners import (
     UnknownKeyError,
     hash_admin_session,
 )
-from gateway.settings import Settings
 
 LIKENESS = str(Path(sys.executable).parent / "likeness")
 IDLE = timedelta(minutes=30)

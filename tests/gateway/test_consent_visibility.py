@@ -14,8 +14,8 @@ import pytest
 from gateway_factories import jpeg, live_gateway
 
 from consent import ConsentScope
-from gateway.crosscheck import grant_logged, log_grant
 from gateway.settings import Settings
+from generations import grant_logged, log_grant
 
 NOBODY = "cns_" + "0" * 32
 

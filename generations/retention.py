@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from consent import ConsentError, ConsentService
-from gateway.generations import JobStore
-from gateway.storage import BlobStore
+from generations.jobs import JobStore
+from generations.storage import BlobStore
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from gateway_factories import (
 )
 
 from audit import AuditKind
-from gateway.generations import JobStatus
 from gateway.settings import Settings
+from generations import JobStatus
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
 

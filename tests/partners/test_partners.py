@@ -17,10 +17,11 @@ from partner_factories import Clock, database_files, stored_text
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-import gateway.models  # noqa: F401  (the tables compared with the migration)
-import gateway.partners as partners_module
+import partners.models  # noqa: F401  (the tables compared with the migration)
+import partners.service as partners_module
 from gateway.db import alembic_config, make_engine, upgrade
-from gateway.partners import (
+from generations.gate import partner_facts
+from partners import (
     SCOPES,
     AuthenticationError,
     ExpiredKeyError,
@@ -34,7 +35,6 @@ from gateway.partners import (
     UnknownPartnerError,
     hash_api_key,
     key_prefix,
-    partner_facts,
 )
 from policy import PartnerFacts
 

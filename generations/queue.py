@@ -4,11 +4,10 @@
 ``likeness serve`` (:class:`EmbeddedConsumer`); ``RedisHuey`` when ``LIKENESS_REDIS_URL`` is
 set, drained by ``likeness worker`` processes on any machine that reaches the same database,
 Redis and storage. A recovery loop in every consumer hands lost jobs back to the queue
-(:meth:`gateway.worker.GenerationWorker.recover`).
+(:meth:`generations.worker.GenerationWorker.recover`).
 
 >>> import tempfile; from pathlib import Path
->>> from gateway.settings import Settings
->>> queue = JobQueue.from_settings(Settings.for_tests(Path(tempfile.mkdtemp())))
+>>> queue = JobQueue.open(redis_url=None, sqlite_path=Path(tempfile.mkdtemp()) / "jobs.db")
 >>> queue.backend
 'sqlite'
 """
@@ -19,25 +18,19 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer
 
-from gateway.db import private_sqlite_file
-from gateway.settings import Settings
-from likeness import LikenessError
+from generations.errors import QueueError
+from likeness.files import private_sqlite_file
 
 logger = logging.getLogger(__name__)
 
 RECOVER_EVERY_S = 15.0
-
-
-class QueueError(LikenessError):
-    """The queue could not be reached."""
-
-    http_status = 503
 
 
 class EmbeddedConsumer(Consumer):
@@ -64,15 +57,20 @@ class JobQueue:
         self._task = generate
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JobQueue:
-        if settings.redis_url:
+    def open(cls, *, redis_url: str | None, sqlite_path: Path) -> JobQueue:
+        """``RedisHuey`` on ``redis_url`` when one is given (LIKENESS_REDIS_URL), else ``SqliteHuey`` at
+        ``sqlite_path``."""
+        if redis_url:
             try:
-                huey: Huey = RedisHuey("likeness", url=settings.redis_url, results=False)
+                huey: Huey = RedisHuey("likeness", url=redis_url, results=False)
             except Exception as exc:  # redis-py raises several kinds for a bad URL
                 raise QueueError(f"cannot use LIKENESS_REDIS_URL: {type(exc).__name__}: {exc}") from exc
             return cls(huey, backend="redis")
-        private_sqlite_file(settings.jobs_db_path)  # 0600 before SQLite opens it (with its -wal and -shm)
-        return cls(SqliteHuey("likeness", filename=str(settings.jobs_db_path), results=False), backend="sqlite")
+        try:
+            private_sqlite_file(sqlite_path)  # 0600 before SQLite opens it (with its -wal and -shm)
+        except OSError as exc:
+            raise QueueError(f"cannot create the queue file {sqlite_path}: {exc.strerror or exc}") from exc
+        return cls(SqliteHuey("likeness", filename=str(sqlite_path), results=False), backend="sqlite")
 
     def attach(self, runner: Callable[[str], str]) -> None:
         """The function that runs a job id in this process (a worker's :meth:`run`)."""
@@ -117,4 +115,4 @@ class Recovery(threading.Thread):
         self._stop_event.set()
 
 
-__all__ = ["EmbeddedConsumer", "JobQueue", "QueueError", "Recovery"]
+__all__ = ["EmbeddedConsumer", "JobQueue", "Recovery"]

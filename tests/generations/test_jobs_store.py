@@ -1,5 +1,5 @@
 """The jobs table on SQLite and PostgreSQL: one claim wins, fenced transitions, leases, recovery, quota under
-concurrency, rate windows and idempotency keys — and the whole gateway over real HTTP on each database."""
+concurrency and idempotency keys — and the whole gateway over real HTTP on each database."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from gateway_factories import (
     wait_for,
 )
 
-from gateway.generations import MAX_ATTEMPTS, JobCreate, JobStatus, JobStore, QuotaExceeded
 from gateway.settings import Settings
+from generations import MAX_ATTEMPTS, JobCreate, JobStatus, JobStore, QuotaExceeded
 
 
 class Clock:
@@ -121,14 +121,6 @@ def test_an_idempotency_key_maps_to_one_job(store):
     assert twin.id == first.id
     assert store.find_idempotent("ptn_a", "order-1").id == first.id
     assert store.create(job(202, key="order-1", partner="ptn_b")).id == "gen_00000000000000ca"
-
-
-def test_rate_windows_count_per_partner_and_minute(store, clock):
-    counts = [store.hit_rate("ptn_a", now=clock.now)[0] for _ in range(5)]
-    assert counts == [1, 2, 3, 4, 5]
-    assert store.hit_rate("ptn_b", now=clock.now)[0] == 1
-    count, retry = store.hit_rate("ptn_a", now=clock.now + timedelta(seconds=61))
-    assert count == 1 and 1 <= retry <= 60
 
 
 def test_lists_and_reads_are_per_partner(store):

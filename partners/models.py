@@ -1,12 +1,14 @@
-"""Tables of the gateway.
+"""Tables of the partners registry.
 
---- partners, API keys, admin tokens (gateway/partners.py; migration 0004) ---
+--- partners, API keys, admin tokens (partners/service.py; migration 0004) ---
 
 ::
 
     partners ─── api_keys      a partner's keys: prefix (lk_live_<key id>), SHA-256 of the key, scopes,
                                revoked_at (set now, or in the future during a rotation's grace period)
     admin_tokens               operators' tokens for /admin (lka_<id>), hashed the same way; each expires
+    rate_windows               requests a partner made in one fixed minute, shared by every gateway replica
+                               (migration 0005; partners/limits.py)
     admin_sessions             a signed-in admin page session (migration 0007): the SHA-256 of its random
                                id (the cookie holds the id), its token, created / last seen / expires
 
@@ -86,4 +88,11 @@ class AdminSession(SQLModel, table=True):
     expires_at: datetime = Field(index=True, description="absolute end, whatever the activity")
 
 
-# --- (other gateway tables go below this line) ---
+class RateWindow(SQLModel, table=True):
+    """Requests a partner made in one fixed one-minute window (shared by every gateway replica)."""
+
+    __tablename__ = "rate_windows"
+
+    partner_id: str = Field(primary_key=True, max_length=40)
+    minute: int = Field(primary_key=True, description="Unix time // 60")
+    count: int = 0

@@ -11,8 +11,9 @@ signs in to the ``/admin`` pages once with the token and gets a server-side sess
 (``las_…``), the database only its hash, and the session ends at logout, after an idle timeout,
 at its absolute lifetime, or when its token is revoked or expires.
 
->>> from gateway.db import make_engine, upgrade
->>> engine = make_engine("sqlite://"); upgrade(engine)
+>>> from sqlmodel import SQLModel, create_engine
+>>> from partners import PartnerService
+>>> engine = create_engine("sqlite://"); SQLModel.metadata.create_all(engine)   # the app runs the migrations
 >>> service = PartnerService(engine)
 >>> partner, issued = service.add("acme", use_cases=["education"])     # the key is shown once
 >>> issued
@@ -25,7 +26,7 @@ IssuedKey(key_id='key_...', prefix='lk_live_...', partner_id='ptn_...', plaintex
 >>> service.authenticate(issued.plaintext)
 Traceback (most recent call last):
 ...
-gateway.partners.PartnerSuspendedError: partner acme is suspended: misuse reported
+partners.errors.PartnerSuspendedError: partner acme is suspended: misuse reported
 """
 
 from __future__ import annotations
@@ -37,18 +38,26 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from gateway.models import AdminSession, AdminToken, ApiKey, Partner
-from likeness import LikenessError
-from policy import PartnerFacts
+from partners.errors import (
+    AuthenticationError,
+    ExpiredKeyError,
+    PartnerExistsError,
+    PartnerInputError,
+    PartnerStoreError,
+    PartnerSuspendedError,
+    RevokedKeyError,
+    UnknownKeyError,
+    UnknownPartnerError,
+)
+from partners.models import AdminSession, AdminToken, ApiKey, Partner
+from partners.schemas import AdminPublic, ApiKeyPublic, AuthenticatedPartner, IssuedKey, PartnerPublic
 
 logger = logging.getLogger(__name__)
 
@@ -71,160 +80,6 @@ _LAST_USED_EVERY = timedelta(minutes=1)
 DEFAULT_QUOTA = 1000
 DEFAULT_QUOTA_PERIOD_DAYS = 30
 DEFAULT_RATE_PER_MINUTE = 60
-
-
-# --- errors ---------------------------------------------------------------------------------
-
-class PartnerError(LikenessError):
-    """Base of the partner and credential errors."""
-
-
-class AuthenticationError(PartnerError):
-    """The credential presented does not authenticate (401)."""
-
-    http_status = 401
-
-
-class UnknownKeyError(AuthenticationError):
-    """No key matches: malformed, never issued, or the secret part is wrong (one message for all)."""
-
-
-class RevokedKeyError(AuthenticationError):
-    """The key was revoked (rotated or revoked by an operator)."""
-
-
-class ExpiredKeyError(AuthenticationError):
-    """The key's expiry has passed."""
-
-
-class PartnerSuspendedError(PartnerError):
-    """The key is valid but its partner is suspended (403)."""
-
-    http_status = 403
-
-
-class ScopeError(PartnerError):
-    """The key is valid but lacks the scope the request needs (403)."""
-
-    http_status = 403
-
-
-class UnknownPartnerError(PartnerError):
-    """No partner (or key, or admin token) has this name or id (404)."""
-
-    http_status = 404
-
-
-class PartnerExistsError(PartnerError):
-    """A partner with this name already exists (409)."""
-
-    http_status = 409
-
-
-class PartnerInputError(PartnerError):
-    """A name, use case, scope or limit the registry refuses (422)."""
-
-    http_status = 422
-
-
-class PartnerStoreError(PartnerError):
-    """The partners tables could not be read or written (503)."""
-
-    http_status = 503
-    exit_code = 1
-
-
-# --- shapes ---------------------------------------------------------------------------------
-
-class ApiKeyPublic(BaseModel):
-    """A key as an operator sees it: never the key, never its hash."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    partner_id: str
-    prefix: str
-    scopes: list[str]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
-class PartnerPublic(BaseModel):
-    """A partner, its limits and its keys."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    name: str
-    use_cases: list[str]
-    status: str
-    suspended_reason: str | None
-    suspended_at: datetime | None
-    quota: int
-    quota_period_days: int
-    rate_per_minute: int
-    created_at: datetime
-    keys: list[ApiKeyPublic] = []
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-    @property
-    def quota_period(self) -> timedelta:
-        return timedelta(days=self.quota_period_days)
-
-
-class AdminPublic(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    name: str
-    prefix: str
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
-
-
-@dataclass(frozen=True)
-class IssuedKey:
-    """A key or admin token just issued: ``plaintext`` is shown to its holder once and never again."""
-
-    key_id: str
-    prefix: str
-    partner_id: str | None
-    plaintext: str = field(repr=False)
-    revoked_key_ids: tuple[str, ...] = field(default=(), repr=False)
-
-    def __repr__(self) -> str:
-        return (f"IssuedKey(key_id={self.key_id!r}, prefix={self.prefix!r}, partner_id={self.partner_id!r}, "
-                "plaintext=<hidden>)")
-
-
-@dataclass(frozen=True)
-class AuthenticatedPartner:
-    """Who a ``/v1`` request is from: the partner, which key, and what that key may do."""
-
-    partner: PartnerPublic
-    key_id: str
-    key_prefix: str
-    scopes: frozenset[str]
-
-    def has(self, scope: str) -> bool:
-        return scope in self.scopes
-
-    def require(self, scope: str) -> None:
-        """Raise :class:`ScopeError` (403) unless the key carries ``scope``."""
-        if scope not in self.scopes:
-            raise ScopeError(f"API key {self.key_prefix} lacks the scope {scope}")
-
-
-def partner_facts(partner: PartnerPublic) -> PartnerFacts:
-    """The partner as ``policy.decide`` reads it."""
-    return PartnerFacts(id=partner.id, name=partner.name, active=partner.active, use_cases=partner.use_cases)
 
 
 # --- secrets --------------------------------------------------------------------------------

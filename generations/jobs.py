@@ -7,7 +7,7 @@
       └──lease expired──┘  └────▶ failed              (generation failed, or too many attempts)
 
 A released job's video is deleted from storage when its consent is revoked or its subject
-erased (:mod:`gateway.retention`); the job stays ``released`` and says so in
+erased (:mod:`generations.retention`); the job stays ``released`` and says so in
 ``output_deleted_at`` and ``output_deleted_reason``.
 
 A worker *claims* a job with one conditional UPDATE (status queued, or running with an expired
@@ -18,8 +18,8 @@ job ids: a lost or duplicated queue message changes nothing, because :meth:`JobS
 decides who runs.
 
 >>> from datetime import UTC, datetime
->>> from gateway.db import make_engine, upgrade
->>> engine = make_engine("sqlite://"); upgrade(engine)
+>>> from sqlmodel import SQLModel, create_engine
+>>> engine = create_engine("sqlite://"); SQLModel.metadata.create_all(engine)   # the app runs the migrations
 >>> store = JobStore(engine, clock=lambda: datetime(2026, 11, 25, 12, tzinfo=UTC))
 >>> job = store.create(JobCreate(id="gen_00000000000000aa", partner_id="ptn_1", partner_name="acme", api_key_id="k1",
 ...     consent_id="cns_1", consent_revision=1, purpose="education", request_sha256="0" * 64,
@@ -35,88 +35,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, text, update
+from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
-from likeness import LikenessError
+from generations.errors import JobStoreError, QuotaExceeded
+from generations.models import COUNTS_TOWARDS_QUOTA, FINAL, GenerationJob, JobStatus, _now
 
 MAX_ATTEMPTS = 3
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    RELEASED = "released"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-FINAL = frozenset({JobStatus.RELEASED, JobStatus.CANCELLED, JobStatus.FAILED})
-COUNTS_TOWARDS_QUOTA = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RELEASED)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class GenerationJob(SQLModel, table=True):
-    """One accepted generation request. Refused requests leave no job: their decision is in the audit log."""
-
-    __tablename__ = "generation_jobs"
-    __table_args__ = (
-        UniqueConstraint("partner_id", "idempotency_key", name="uq_generation_jobs_idempotency"),
-        Index("ix_generation_jobs_partner_created", "partner_id", "created_at"),
-    )
-
-    id: str = Field(primary_key=True, max_length=20, description="gen_ + 16 hex digits = the watermark id")
-    partner_id: str = Field(max_length=40)
-    partner_name: str = Field(max_length=100, description="what consents name the partner by")
-    api_key_id: str = Field(max_length=40)
-    idempotency_key: str | None = Field(default=None, max_length=200)
-    request_sha256: str = Field(max_length=64, description="what an idempotent retry must repeat")
-    consent_id: str = Field(max_length=40, index=True)
-    consent_revision: int
-    purpose: str = Field(max_length=64)
-    controls: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    transcript: str | None = Field(default=None, max_length=2000)
-    portrait_sha256: str = Field(max_length=64)
-    portrait_mime: str = Field(default="image/jpeg", max_length=40)
-    audio_sha256: str = Field(max_length=64)
-    audio_mime: str = Field(default="audio/wav", max_length=40)
-    policy_version: str = Field(max_length=64)
-    decision: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default=JobStatus.QUEUED, max_length=16, index=True)
-    attempts: int = 0
-    worker: str | None = Field(default=None, max_length=80)
-    lease_until: datetime | None = None
-    error_code: str | None = Field(default=None, max_length=64)
-    error: str | None = Field(default=None, max_length=500)
-    watermark_id: str | None = Field(default=None, max_length=16)
-    manifest_id: str | None = Field(default=None, max_length=200)
-    output_sha256: str | None = Field(default=None, max_length=64)
-    output_bytes: int | None = None
-    duration_s: float | None = None
-    output_deleted_at: datetime | None = Field(default=None, description="when the released video was deleted")
-    output_deleted_reason: str | None = Field(default=None, max_length=200, description="why (consent revoked, …)")
-    created_at: datetime = Field(default_factory=_now)
-    updated_at: datetime = Field(default_factory=_now)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-
-class RateWindow(SQLModel, table=True):
-    """Requests a partner made in one fixed one-minute window (shared by every gateway replica)."""
-
-    __tablename__ = "rate_windows"
-
-    partner_id: str = Field(primary_key=True, max_length=40)
-    minute: int = Field(primary_key=True, description="Unix time // 60")
-    count: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,24 +69,6 @@ class JobCreate:
     controls: dict[str, Any] | None = None
     transcript: str | None = None
     decision: dict[str, Any] | None = None
-
-
-class JobStoreError(LikenessError):
-    """The jobs table could not be read or written."""
-
-    http_status = 503
-
-
-class IdempotencyConflict(LikenessError):
-    """The idempotency key was used before for a different request."""
-
-    http_status = 409
-
-
-class QuotaExceeded(LikenessError):
-    """Accepting the job would exceed the partner's quota (checked again under a lock)."""
-
-    http_status = 429
 
 
 class JobStore:
@@ -368,38 +279,9 @@ class JobStore:
         retry = [job_id for job_id, attempts in expired if attempts < MAX_ATTEMPTS]
         return list(queued) + retry, dead
 
-    # ------------------------------------------------------------------ rate limits
-
-    def hit_rate(self, partner_id: str, *, now: datetime | None = None) -> tuple[int, int]:
-        """Count one request in the partner's current minute; returns (count so far, seconds until the next minute)."""
-        moment = now or self._clock()
-        epoch = int(moment.timestamp())
-        minute = epoch // 60
-        statement = text(
-            "INSERT INTO rate_windows (partner_id, minute, count) VALUES (:p, :m, 1) "
-            "ON CONFLICT (partner_id, minute) DO UPDATE SET count = rate_windows.count + 1 RETURNING count")
-        with self._session() as session:
-            count = session.exec(statement.bindparams(p=partner_id, m=minute)).scalar_one()  # type: ignore[call-overload]
-            if epoch % 60 < 2:  # about once a minute, forget windows older than an hour
-                session.exec(text("DELETE FROM rate_windows WHERE minute < :old").bindparams(  # type: ignore[call-overload]
-                    old=minute - 60))
-            session.commit()
-        return int(count), 60 - epoch % 60
-
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-__all__ = [
-    "FINAL",
-    "MAX_ATTEMPTS",
-    "GenerationJob",
-    "IdempotencyConflict",
-    "JobCreate",
-    "JobStatus",
-    "JobStore",
-    "JobStoreError",
-    "QuotaExceeded",
-    "RateWindow",
-]
+__all__ = ["MAX_ATTEMPTS", "JobCreate", "JobStore"]

@@ -21,7 +21,7 @@ b'\\xff\\xd8'
 >>> store.read_verified("gen_00000000000000aa", "portrait", sha256="0" * 64)
 Traceback (most recent call last):
 ...
-gateway.storage.InputTamperedError: the stored portrait of gen_00000000000000aa is not the file the gate checked ...
+generations.errors.InputTamperedError: the stored portrait of gen_00000000000000aa is not the file the gate checked ...
 >>> store.drop_inputs("gen_00000000000000aa"); path.exists()
 False
 """
@@ -38,32 +38,13 @@ import secrets
 import shutil
 from pathlib import Path
 
-from likeness import LikenessError
+from generations.errors import InputTamperedError, StorageError
 from likeness.files import fsync_dir, open_private, private_dir, tighten_tree
 
 logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"^gen_[0-9a-f]{16}$")
 _NAME = re.compile(r"^(portrait|audio)\.[a-z0-9]{2,5}$")
-
-
-class StorageError(LikenessError):
-    """A blob could not be written or read."""
-
-    http_status = 503
-
-
-class InputTamperedError(StorageError):
-    """A stored input is not the file the gate checked (its SHA-256 differs): nothing is made from it."""
-
-    http_status = 500
-    code = "input_tampered"
-
-    def __init__(self, message: str, *, role: str, expected_sha256: str, found_sha256: str | None) -> None:
-        super().__init__(message)
-        self.role = role
-        self.expected_sha256 = expected_sha256
-        self.found_sha256 = found_sha256
 
 
 class BlobStore:
@@ -185,4 +166,4 @@ def secure_data_dir(data_dir: Path, *, public: tuple[str, ...] = ()) -> list[Pat
     return changed
 
 
-__all__ = ["BlobStore", "InputTamperedError", "StorageError", "secure_data_dir"]
+__all__ = ["BlobStore", "secure_data_dir"]

@@ -37,10 +37,9 @@ from gateway_factories import (
 )
 
 from audit import AuditKind
-from gateway.generations import JobStatus
 from gateway.runtime import PUBLIC_FILES, Runtime, secure_data_dir_of
 from gateway.settings import Settings
-from gateway.storage import BlobStore, InputTamperedError
+from generations import BlobStore, InputTamperedError, JobStatus
 from policy import DEFAULT_POLICY_DIR
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
@@ -383,7 +382,7 @@ def test_an_existing_data_dir_open_to_others_is_tightened_once_with_a_warning(tm
     (data_dir / "outputs" / "gen_00000000000000aa.mp4").write_bytes(b"video")
     os.chmod(data_dir / "outputs", 0o755)
     settings = Settings.for_tests(data_dir)
-    with caplog.at_level(logging.WARNING, logger="gateway.storage"):
+    with caplog.at_level(logging.WARNING, logger="generations.storage"):
         changed = secure_data_dir_of(settings)
         again = secure_data_dir_of(settings)
     assert len(changed) == 4 and again == []

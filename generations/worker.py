@@ -12,16 +12,16 @@ whose consent was revoked meanwhile is deleted, never served.
 Before generating, every few dozen frames, before release and before delivery, the worker asks
 again everything the gate decided that can change: the consent's scope (``consent_withdrawn``),
 the partner (suspended or removed: ``partner_suspended``, ``partner_removed``) and the policy,
-under the policy set in force now (:func:`gateway.gate.redecide`: ``policy_denied``). Each
+under the policy set in force now (:func:`generations.gate.redecide`: ``policy_denied``). Each
 refusal cancels the job with its reasons in the audit log, and nothing is delivered. The inputs
-are read through :meth:`~gateway.storage.BlobStore.read_verified`: a portrait or an audio file
+are read through :meth:`~generations.storage.BlobStore.read_verified`: a portrait or an audio file
 that is not the one the gate hashed fails the job (``input_tampered``), logged, with no output.
 After the job is marked released, the consent is read once more: if it was revoked or erased
-meanwhile, the video is deleted (:func:`gateway.retention.delete_released_outputs`), so a
+meanwhile, the video is deleted (:func:`generations.retention.delete_released_outputs`), so a
 release racing the revocation's deletion pass leaves nothing on disk.
 
 A worker killed mid-job loses nothing: its lease expires, :meth:`GenerationWorker.recover`
-hands the job to the queue again (at most :data:`~gateway.generations.MAX_ATTEMPTS` attempts),
+hands the job to the queue again (at most :data:`~generations.MAX_ATTEMPTS` attempts),
 and the retry either adopts a video the dead attempt had fully released (its manifest is in
 the repository and the file's hash matches) or starts over; nothing half-written is ever
 served, because the release path renames a finished, signed file into place and the job only
@@ -43,14 +43,16 @@ from typing import Any, NoReturn
 import numpy as np
 
 from consent import ConsentError, ConsentService, ConsentStatus
-from gateway.gate import redecide
-from gateway.generations import GenerationJob, JobStatus, JobStore
-from gateway.partners import PartnerService, UnknownPartnerError
-from gateway.retention import delete_released_outputs, sweep_withdrawn
-from gateway.storage import BlobStore, InputTamperedError
+from generations.errors import InputTamperedError
+from generations.gate import redecide
+from generations.jobs import JobStore
+from generations.models import GenerationJob, JobStatus
+from generations.retention import delete_released_outputs, sweep_withdrawn
+from generations.storage import BlobStore
 from generator import Controls, DefaultGenerator
 from likeness import LikenessError
 from media import Sandbox
+from partners import PartnerService, UnknownPartnerError
 from policy import PolicySet
 from provenance import (
     GenerationClaim,
@@ -318,7 +320,7 @@ class GenerationWorker:
         """Hand lost jobs to the queue again; fail those that ran out of attempts. Returns how many moved.
 
         Also deletes any released video still stored under a revoked or erased consent
-        (:func:`gateway.retention.sweep_withdrawn`).
+        (:func:`generations.retention.sweep_withdrawn`).
         """
         again, dead = self.jobs.stale(queued_for=queued_for)
         for job_id in dead:

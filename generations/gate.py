@@ -30,18 +30,21 @@ from consent.errors import ConsentInactiveError
 from faces import IdentityBackend
 from faces.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
 from faces.identity import require_calibration
-from gateway.generations import GenerationJob, JobCreate, JobStore, QuotaExceeded
-from gateway.partners import AuthenticatedPartner, PartnerPublic, partner_facts
-from gateway.queue import JobQueue
-from gateway.storage import BlobStore
+from generations.errors import QuotaExceeded, Refusal
+from generations.jobs import JobCreate, JobStore
+from generations.models import GenerationJob
+from generations.queue import JobQueue
+from generations.storage import BlobStore
 from generator import Controls, GeneratorError
 from likeness import LikenessError
 from media import Limits, MediaError, MediaTooLargeError, Sandbox, sniff_bytes
+from partners import AuthenticatedPartner, PartnerPublic, RateLimiter
 from policy import (
     Action,
     ConsentFacts,
     Decision,
     IdentityFacts,
+    PartnerFacts,
     PolicyRequest,
     PolicySet,
     QuotaFacts,
@@ -56,19 +59,6 @@ AuditSink = Callable[..., Any]
 
 # Uploads are decoded in a confined child: a decoder crash, a bomb or a hang refuses one request.
 SANDBOX = Sandbox()
-
-
-class Refusal(LikenessError):
-    """A request the gate refused, with the reasons a partner can act on."""
-
-    def __init__(self, message: str, *, status: int, code: str, reasons: tuple[Reason, ...] = (),
-                 policy_version: str | None = None, retry_after_s: int | None = None) -> None:
-        super().__init__(message)
-        self.http_status = status
-        self.code = code
-        self.reasons = reasons
-        self.policy_version = policy_version
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -101,6 +91,7 @@ class Gate:
         self,
         *,
         jobs: JobStore,
+        rates: RateLimiter,
         blobs: BlobStore,
         registry: ConsentService,
         identity: IdentityBackend,
@@ -113,6 +104,7 @@ class Gate:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.jobs = jobs
+        self.rates = rates
         self.blobs = blobs
         self.registry = registry
         self.identity = identity
@@ -121,14 +113,14 @@ class Gate:
         self.audit = audit
         self.max_media_seconds = max_media_seconds
         self.max_upload_bytes = max_upload_bytes
-        self.grant_logged = grant_logged  # whether the audit log holds the consent's grant (gateway.crosscheck)
+        self.grant_logged = grant_logged  # whether the audit log holds the consent's grant (generations.crosscheck)
         self.clock = clock
 
     # ------------------------------------------------------------------ rate limit
 
     def count_request(self, caller: AuthenticatedPartner) -> None:
         """One more request in the partner's minute; 429 with Retry-After beyond its rate."""
-        count, retry_after = self.jobs.hit_rate(caller.partner.id, now=self.clock())
+        count, retry_after = self.rates.hit(caller.partner.id, now=self.clock())
         if count > caller.partner.rate_per_minute:
             raise Refusal(f"rate limit: at most {caller.partner.rate_per_minute} requests a minute",
                           status=429, code="rate_limited", retry_after_s=retry_after)
@@ -326,6 +318,11 @@ def _controls(raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def partner_facts(partner: PartnerPublic) -> PartnerFacts:
+    """The partner as ``policy.decide`` reads it."""
+    return PartnerFacts(id=partner.id, name=partner.name, active=partner.active, use_cases=partner.use_cases)
+
+
 def consent_facts(consent: ConsentPublic) -> ConsentFacts:
     scope = consent.scope
     return ConsentFacts(
@@ -395,4 +392,4 @@ def _request_sha256(request: GenerationRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-__all__ = ["ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "Refusal", "consent_facts", "redecide"]
+__all__ = ["ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "consent_facts", "partner_facts", "redecide"]
