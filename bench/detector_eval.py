@@ -39,9 +39,9 @@ from detector import Classifier, analyse
 from detector.classifier import DEFAULT_CARD
 from detector.metrics import auc, bootstrap_by_group, brier, tpr_at_fpr
 from gateway.demo import default_portrait
-from gateway.detector_train import DEFAULT_SECONDS, fold_card, make_twins, read_clip
 from generator import Controls, get_generator
 from media import read_audio, read_image
+from training.detector import DEFAULT_SECONDS, fold_card, make_twins, read_clip
 
 FFMPEG = shutil.which("ffmpeg")
 
@@ -77,7 +77,7 @@ def fold_classifier(card_path: Path, fold_json: Path, work: Path) -> Classifier:
     final card's geometry, thresholds and temperature."""
     stacking = json.loads(fold_json.read_text()).get("stacking")
     if json.loads(card_path.read_text()).get("stacking") and not stacking:
-        sys.exit(f"{fold_json} has no combined model: run `python -m gateway.detector_train stack` first")
+        sys.exit(f"{fold_json} has no combined model: run `likeness detector stack` first")
     return Classifier.load(fold_card(card_path, fold_json.with_suffix(".onnx"), work, stacking=stacking))
 
 

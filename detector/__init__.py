@@ -8,14 +8,18 @@
 
 Provenance (a trusted C2PA manifest, or our watermark) decides ``generated-by-likeness``; the
 companion classifier (a small ONNX model shipped in ``detector/models``, hash-checked) can on its
-own say at most ``likely-synthetic``. Training (``detector.train``, torch) is never imported here.
+own say at most ``likely-synthetic``. Training (``detector.train``, torch) is never imported here;
+the workflow that trains it on generator twins is ``training.detector``. A report reads as text
+(:func:`render_text`), JSON (``DetectionReport.to_json``) or HTML (:func:`render_html`).
 """
 
+from detector._augment import wild_copy
 from detector.analyse import analyse, default_classifier
 from detector.classifier import Classifier, ModelCard
 from detector.errors import DetectorError, ModelError
 from detector.html_report import render_html
 from detector.report import VERDICTS, ClassifierEvidence, DetectionReport
+from detector.text_report import render_text
 
 __all__ = [
     "VERDICTS",
@@ -28,4 +32,6 @@ __all__ = [
     "analyse",
     "default_classifier",
     "render_html",
+    "render_text",
+    "wild_copy",
 ]

@@ -35,6 +35,12 @@ def rescale(frames: Sequence[np.ndarray], *, factor: float) -> list[np.ndarray]:
     return [cv2.resize(frame, size, interpolation=interpolation) for frame in frames]
 
 
+def wild_copy(frames: Sequence[np.ndarray], *, crf: float, fps: float, factor: float = 1.0) -> list[np.ndarray]:
+    """What a clip looks like after the wild: resized by ``factor`` (:func:`rescale`), then through H.264 at
+    ``crf`` and back (:func:`h264_roundtrip`), in memory. The public form for training workflows."""
+    return h264_roundtrip(rescale(frames, factor=factor), crf=crf, fps=fps)
+
+
 def h264_roundtrip(
     frames: Sequence[np.ndarray], *, crf: float, fps: float, preset: str = "veryfast"
 ) -> list[np.ndarray]:

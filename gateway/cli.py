@@ -201,9 +201,9 @@ def faces_compare(
 
 
 def _print_report(report) -> None:  # type: ignore[no-untyped-def]
-    from gateway.render import render_report
+    from detector import render_text
 
-    render_report(report, console=out)
+    render_text(report, console=out)
 
 
 def _configure_logging(verbose: int) -> None:
@@ -364,7 +364,7 @@ def detector_train(
     Prints the new model card; use it with `detect CLIP --model CARD.json`.
     """
     from detector.train import TrainConfig, train
-    from gateway.detector_train import build_dataset, stack_model
+    from training.detector import build_dataset, stack_model
 
     if not data.is_dir():
         raise LikenessError(f"no such folder: {data}")
@@ -384,6 +384,26 @@ def detector_train(
         card = stack_model(work / "model", data, seconds=seconds, seed=seed,
                            progress=lambda what: err.print(what, markup=False))
     out.print(str(card))
+
+
+@detector_app.command("stack")
+def detector_stack(
+    model: Annotated[Path, typer.Option(help="The --out/model folder of `likeness detector train`.",
+                                        file_okay=False)],
+    data: Annotated[Path, typer.Option(help="The real clips the model was trained on.", file_okay=False)],
+    seconds: Annotated[float, typer.Option(min=1.0, help="Seconds of each clip to use.")] = 12.0,
+    seed: Annotated[int, typer.Option(help="Seed of the twins and the wild variants.")] = 0,
+    work: Annotated[Path | None, typer.Option(help="Keep (and reuse) the scored rows here.", file_okay=False)] = None,
+    form: Annotated[str, typer.Option(help="tied (equal weight on the standardised cues) or free.")] = "tied",
+    cue: Annotated[str, typer.Option(help="always, auto (only if it beats the CNN alone) or never.")] = "always",
+) -> None:
+    """Fit the combined model (CNN + frozen-texture cue) of a trained model folder out of fold; prints the card."""
+    from training.detector import stack_model
+
+    if form not in ("tied", "free") or cue not in ("always", "auto", "never"):
+        raise LikenessError("--form is tied or free; --cue is always, auto or never")
+    out.print(str(stack_model(model, data, seconds=seconds, seed=seed, work=work, form=form, cue=cue,
+                              progress=lambda what: err.print(what, markup=False))))
 
 
 def detect_main(argv: list[str] | None = None) -> None:

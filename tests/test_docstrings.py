@@ -27,6 +27,8 @@ MODULES = [
     "detector.train",
     "detector.texture",
     "detector.stacking",
+    "detector.text_report",
+    "training",
     "faces",
     "faces.errors",
     "faces.landmarks",

@@ -2,7 +2,12 @@
 
 Verdict and summary first; then one row each for the C2PA manifest, the watermark, the manifest
 repository, the companion classifier (score, band, a per-second sparkline, the frames that
-drove it, the model) and the video; then the notes.
+drove it, the model) and the video; then the notes. ``detect CLIP`` prints it; ``--json`` and
+``--html`` (:mod:`detector.html_report`) are the other two forms.
+
+>>> from rich.console import Console
+>>> from detector import render_text
+>>> render_text(report, console=Console())      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from detector import DetectionReport
+from detector.report import DetectionReport
 
 _VERDICT_STYLE = {
     "generated-by-likeness": "bold green",
@@ -55,7 +60,7 @@ def classifier_lines(report: DetectionReport) -> Text:
     return line
 
 
-def render_report(report: DetectionReport, *, console: Console) -> None:
+def render_text(report: DetectionReport, *, console: Console) -> None:
     console.print(Text(f"detect {report.file}", style="dim"))
     verdict = Text(report.verdict.upper().replace("-", " "), style=_VERDICT_STYLE.get(report.verdict, "bold"))
     console.print(Text.assemble("Verdict: ", verdict))
@@ -109,3 +114,6 @@ def render_report(report: DetectionReport, *, console: Console) -> None:
     console.print(table)
     for note in report.notes:
         console.print(Text(f"note: {note}", style="yellow"))
+
+
+__all__ = ["render_text"]
