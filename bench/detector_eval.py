@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detector import Classifier, analyse
 from detector.classifier import DEFAULT_CARD
 from detector.metrics import auc, bootstrap_by_group, brier, tpr_at_fpr
-from gateway.demo import default_portrait
 from generator import Controls, get_generator
 from media import read_audio, read_image
+from media.samples import default_portrait
 from training.detector import DEFAULT_SECONDS, fold_card, make_twins, read_clip
 
 FFMPEG = shutil.which("ffmpeg")

@@ -34,13 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import Classifier, analyse
 from detector.classifier import DEFAULT_CARD
-from gateway.demo import DEMO_TEXT, default_portrait, synthesise_speech
 from gateway.deps import open_repository, provenance_identity
-from gateway.selftest import selftest_claim
 from gateway.settings import Settings
 from generator import Controls, get_generator
 from media import Audio, read_audio, read_image
+from media.samples import default_portrait
 from provenance import init_identity, release
+from provenance.samples import selftest_claim
+from speech import SAMPLE_SENTENCE, synthesise_speech
 
 DETECT = str(Path(sys.executable).parent / "detect")
 
@@ -48,7 +49,7 @@ DETECT = str(Path(sys.executable).parent / "detect")
 def make_clip(data_dir: Path, *, seconds: float = 10.0) -> Path:
     settings = Settings.for_tests(data_dir)
     init_identity(settings.keys_dir)
-    speech = read_audio(synthesise_speech(DEMO_TEXT, dest=data_dir / "speech.wav")).to_mono()
+    speech = read_audio(synthesise_speech(SAMPLE_SENTENCE, dest=data_dir / "speech.wav")).to_mono()
     need = round(seconds * speech.sample_rate)
     samples = np.tile(speech.samples[0], 1 + need // speech.samples.shape[1])[:need]
     audio = Audio(samples=samples[None, :].copy(), sample_rate=speech.sample_rate)

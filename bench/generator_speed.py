@@ -27,11 +27,12 @@ from sqlmodel import SQLModel, create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.demo import DEMO_TEXT, default_portrait, synthesise_speech
-from gateway.selftest import selftest_claim
 from generator import Controls, get_generator
 from media import read_audio, read_image
+from media.samples import default_portrait
 from provenance import ManifestRepository, init_identity, load_identity, release
+from provenance.samples import selftest_claim
+from speech import SAMPLE_SENTENCE, synthesise_speech
 
 
 def main() -> None:
@@ -45,8 +46,8 @@ def main() -> None:
     transcript = None
     if not (portrait_path.exists() and speech_path.exists()):
         portrait_path = default_portrait()
-        speech_path = synthesise_speech(DEMO_TEXT, dest=work / "speech.wav")
-        transcript = DEMO_TEXT
+        speech_path = synthesise_speech(SAMPLE_SENTENCE, dest=work / "speech.wav")
+        transcript = SAMPLE_SENTENCE
     portrait, audio = read_image(portrait_path), read_audio(speech_path)
     generator = get_generator("default")
     init_identity(work / "keys")

@@ -29,12 +29,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.demo import DEMO_TEXT, default_portrait, synthesise_speech
 from generator import Controls, get_generator
 from generator.learned import Guidance, MotionDenoiser, MotionModel, config_named, generate_latents, shipped_model
 from generator.learned.inference import iter_latent_windows
 from generator.motion_data import audio_features
 from media import read_audio, read_image
+from media.samples import default_portrait
+from speech import SAMPLE_SENTENCE, synthesise_speech
 
 GUIDANCE = {"none": Guidance(audio=1.0, conditions=1.0), "audio 1.5 (default)": Guidance(audio=1.5),
             "audio 1.5 + conditions 1.5": Guidance(audio=1.5, conditions=1.5)}
@@ -69,8 +70,8 @@ def main() -> None:
     transcript = None
     if not (portrait_path.exists() and speech_path.exists()):
         portrait_path = default_portrait()
-        speech_path = synthesise_speech(DEMO_TEXT, dest=work / "speech.wav")
-        transcript = DEMO_TEXT
+        speech_path = synthesise_speech(SAMPLE_SENTENCE, dest=work / "speech.wav")
+        transcript = SAMPLE_SENTENCE
     portrait, audio = read_image(portrait_path), read_audio(speech_path)
     n = round(audio.duration_s * 25)
     feats = audio_features(audio, fps=25.0, n_frames=n)

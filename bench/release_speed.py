@@ -28,9 +28,10 @@ from sqlmodel import SQLModel, create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.selftest import card_frames, card_tone, selftest_claim
 from media import iter_frames
+from media.samples import card_frames, card_tone
 from provenance import ManifestRepository, WatermarkCodec, init_identity, load_identity, release
+from provenance.samples import selftest_claim
 from provenance.watermark import BLOCK, DEFAULT_STEP
 
 SIZE = 512

@@ -35,7 +35,7 @@ The checks (each with a score and a reason that says what to redo):
 ``phrase``
     the passcode words are heard, in order: the statement is decoded by pocketsphinx with a
     grammar (the statement's words, then one slot per passcode word, each slot any word of the
-    challenge vocabulary), see :mod:`consent._speech`; at least half of the passcode words (2 of 4)
+    challenge vocabulary), see :mod:`speech.grammar`; at least half of the passcode words (2 of 4)
     must be heard in their places. Score: share of the passcode words heard right.
 ``liveness``
     the lips move, and with the voice: the mouth opening of every frame (MediaPipe's tracker)
@@ -78,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 
-from consent import _challenge, _cues, _liveness, _speech
+from consent import _challenge, _cues, _liveness
 from consent._cues import CueAnswer
 from consent._forensics import Forensics, Off, forensic_check
 from consent.errors import ConsentInputError, StatementError
@@ -96,6 +96,8 @@ from faces import (
     mouth_opening,
 )
 from media import Limits, MediaError, Sandbox, VideoInfo
+from speech import hear, to_pcm16
+from speech.grammar import TRIM_DB
 
 logger = logging.getLogger(__name__)
 
@@ -402,7 +404,7 @@ def _phrase(audio: np.ndarray, *, challenge: Challenge) -> Check:
     say = f"say the passcode words clearly: {' '.join(expected)}"
     if audio.size == 0 or float(np.max(np.abs(audio))) < 1e-3:
         return Check("phrase", False, 0.0, f"the recording is silent: unmute the microphone and {say}")
-    heard = _speech.hear(_speech.to_pcm16(audio), preamble=challenge.preamble, n_words=len(expected),
+    heard = hear(to_pcm16(audio, trim_db=TRIM_DB), preamble=challenge.preamble, n_words=len(expected),
                          vocabulary=_challenge.WORDS)
     if not heard.followed:
         return Check("phrase", False, 0.0,

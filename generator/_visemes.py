@@ -1,7 +1,7 @@
 """Mouth shapes from phones (with co-articulation) or, failing phones, from the sound itself.
 
 >>> import numpy as np
->>> from generator._phones import Timed
+>>> from speech.phones import Timed
 >>> phones = [Timed("SIL", 0.0, 0.2), Timed("B", 0.2, 0.26), Timed("AA", 0.26, 0.5), Timed("SIL", 0.5, 0.8)]
 >>> mouth = mouth_from_phones(phones, n=80, loudness=np.ones(80, np.float32))
 >>> float(mouth["lip_press"][23]) > 0.9, float(mouth["jaw_open"][38]) > 0.6, float(mouth["jaw_open"][75]) < 0.05
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator._phones import Timed
-from generator._prosody import FRAME_RATE, Features, smooth
+from speech.phones import Timed
+from speech.prosody import FRAME_RATE, Features, smooth
 
 PARAMS = ("jaw_open", "lip_width", "lip_press", "lip_tuck", "teeth", "tongue")
 LOW = np.array([0, -1, 0, 0, 0, 0], np.float32)

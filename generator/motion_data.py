@@ -54,7 +54,6 @@ import numpy as np
 from faces import FaceTracker, head_pose
 from faces import mesh as fm
 from faces.landmarks import FaceLandmarks
-from generator import _prosody
 from generator.errors import GeneratorError
 from generator.motion import MotionTrack
 from generator.pose import FramePose
@@ -62,6 +61,7 @@ from generator.render import _rotation, frame_landmarks
 from generator.rig import build_rig
 from generator.speech import SpeechTrack
 from media import Audio, MediaError, iter_frames, probe_video, read_audio
+from speech import prosody as _prosody
 
 logger = logging.getLogger(__name__)
 
@@ -147,13 +147,13 @@ def audio_features(audio: Audio, *, fps: float, n_frames: int, encoder: AudioEnc
 
 
 def _default_features(x: np.ndarray, fps: float, n_frames: int, out: np.ndarray) -> np.ndarray:
-    frames = _prosody._frames(x, _prosody.WINDOW)
+    frames = _prosody.frame_windows(x, _prosody.WINDOW)
     window = np.hanning(_prosody.WINDOW).astype(np.float32)
     mel = np.concatenate([
         (np.abs(np.fft.rfft(frames[b] * window, n=_prosody.N_FFT, axis=1)) ** 2 / _prosody.WINDOW) @ _MEL.T
-        for b in _prosody._blocks(len(frames))
+        for b in _prosody.blocks_of(len(frames))
     ])
-    db = np.concatenate([_prosody._rms_db(frames[b]) for b in _prosody._blocks(len(frames))])
+    db = np.concatenate([_prosody.rms_db(frames[b]) for b in _prosody.blocks_of(len(frames))])
     loudness = _prosody.loudness_from_db(db)
     f0, voiced = _prosody.yin(x, active=loudness > 0.05)
     owner = np.floor(np.arange(len(frames)) / _prosody.FRAME_RATE * fps + 1e-9).astype(np.int64)

@@ -31,9 +31,12 @@ from typing import Literal
 
 import numpy as np
 
-from generator import _phones, _prosody, _visemes
+from generator import _visemes
 from generator.errors import SpeechError
 from media import Audio
+from speech import phones as _phones
+from speech import prosody as _prosody
+from speech.text import words_of
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +164,7 @@ def _phones_for(
     pcm = _phones.to_pcm16(x)
     singing = _prosody.singing_likelihood(feats.f0, feats.voiced)
     recognised = None
-    if transcript and _phones.words_of(transcript):
+    if transcript and words_of(transcript):
         recognised = _phones.recognise(pcm)  # the free phone loop: the best any transcript can fit
         try:
             aligned = _phones.align(pcm, transcript=transcript)

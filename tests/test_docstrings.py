@@ -18,6 +18,8 @@ MODULES = [
     "media.image",
     "media.sandbox",
     "media._mp4writer",
+    "media.samples",
+    "provenance.samples",
     "detector._align",
     "detector._augment",
     "detector.metrics",

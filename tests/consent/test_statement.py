@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------- challenges
 
 
-@pytest.mark.parametrize("name", ["consent.statement", "consent._challenge", "consent._speech", "consent._liveness",
+@pytest.mark.parametrize("name", ["consent.statement", "consent._challenge", "consent._liveness",
                                   "consent._cues", "consent._forensics"])
 def test_docstring_examples(name):
     module = importlib.import_module(name)

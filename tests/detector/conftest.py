@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.demo import default_portrait, synthesise_speech
-from gateway.selftest import card_frames
 from generator import Controls, get_generator
 from media import read_audio, read_image
+from media.samples import card_frames, default_portrait
+from speech import synthesise_speech
 
 FPS = 25
 SPEECH = "Good morning. This is a short test of the companion classifier, reading a face that never spoke."

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from gateway.deps import open_repository, provenance_identity
-from gateway.selftest import card_frames, card_tone, selftest_claim
 from gateway.settings import Settings
+from media.samples import card_frames, card_tone
 from provenance import init_identity, release
+from provenance.samples import selftest_claim
 
 DETECT = str(Path(sys.executable).parent / "detect")
 FFMPEG = shutil.which("ffmpeg")

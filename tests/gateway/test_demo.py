@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from faces import find_face
-from gateway.demo import default_portrait
 from media import iter_frames, probe_video
+from media.samples import default_portrait
 from provenance import verify_mp4
 
 LIKENESS = str(Path(sys.executable).parent / "likeness")

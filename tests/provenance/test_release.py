@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.selftest import card_frames, card_tone, selftest_claim
 from media import iter_frames, probe_video
+from media.samples import card_frames, card_tone
 from provenance import (
     CallbackSigner,
     ManifestRepository,
@@ -26,6 +26,7 @@ from provenance import (
     verify_mp4,
 )
 from provenance.errors import SigningError
+from provenance.samples import selftest_claim
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [

@@ -55,21 +55,21 @@ class Features:
 def acoustic_features(x: np.ndarray) -> Features:
     """All frame features of ``x`` (float32 mono at :data:`SAMPLE_RATE`)."""
     x = np.asarray(x, dtype=np.float32)
-    frames = _frames(x, WINDOW)  # a view: blocks of it are copied, one at a time
-    db = np.concatenate([_rms_db(frames[b]) for b in _blocks(len(frames))])
+    frames = frame_windows(x, WINDOW)  # a view: blocks of it are copied, one at a time
+    db = np.concatenate([rms_db(frames[b]) for b in blocks_of(len(frames))])
     loudness = loudness_from_db(db)
     f0, voiced = yin(x, active=loudness > 0.05)
-    parts = [_spectral(frames[b]) for b in _blocks(len(frames))]
+    parts = [_spectral(frames[b]) for b in blocks_of(len(frames))]
     spectral = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     return Features(db=db, loudness=loudness, f0=f0, voiced=voiced, **spectral)
 
 
-def _blocks(n: int, size: int = 2048) -> list[slice]:
+def blocks_of(n: int, size: int = 2048) -> list[slice]:
     """Row blocks that bound memory on long audio (10 minutes: 60 000 frames)."""
     return [slice(i, min(i + size, n)) for i in range(0, max(n, 1), size)]
 
 
-def _frames(x: np.ndarray, length: int, *, offset: int | None = None) -> np.ndarray:
+def frame_windows(x: np.ndarray, length: int, *, offset: int | None = None) -> np.ndarray:
     """(n, length) frames starting ``offset`` (default: half of ``length``) before ``i * HOP``."""
     n = len(x) // HOP + 1
     offset = length // 2 if offset is None else offset
@@ -78,7 +78,7 @@ def _frames(x: np.ndarray, length: int, *, offset: int | None = None) -> np.ndar
     return view[:n]
 
 
-def _rms_db(frames: np.ndarray) -> np.ndarray:
+def rms_db(frames: np.ndarray) -> np.ndarray:
     power = np.mean(frames.astype(np.float64) ** 2, axis=1)
     db = 10.0 * np.log10(np.maximum(power, 1e-10))
     return np.maximum(db, SILENCE_DB).astype(np.float32)
@@ -122,8 +122,8 @@ def yin(x: np.ndarray, *, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     then the cumulative-mean normalisation, the first dip under the threshold (else the global
     minimum) and parabolic interpolation. ``active`` (per frame) gates out silence.
     """
-    frames = _frames(x, YIN_WIN + TAU_MAX + 1, offset=YIN_WIN // 2)
-    parts = [_yin_block(frames[b].astype(np.float64), active=active[b]) for b in _blocks(len(frames))]
+    frames = frame_windows(x, YIN_WIN + TAU_MAX + 1, offset=YIN_WIN // 2)
+    parts = [_yin_block(frames[b].astype(np.float64), active=active[b]) for b in blocks_of(len(frames))]
     f0 = _median3(np.concatenate([p[0] for p in parts]))
     voiced = np.concatenate([p[1] for p in parts])
     voiced = np.where(f0 > 0, voiced, np.minimum(voiced, 0.5))

@@ -1,14 +1,17 @@
 """Phones and their times from pocketsphinx: forced alignment to a transcript, or phone recognition.
 
->>> words_of("Dr. Bob's 2 cats -- well, 21!")
-['dr', "bob's", 'two', 'cats', 'well', 'twenty', 'one']
->>> letter_to_sound("zorblax")
-'Z AO R B L AE K S'
+>>> import numpy as np
+>>> from speech.phones import recognise, to_pcm16
+>>> t = np.arange(16_000, dtype=np.float32) / 16_000
+>>> pcm = to_pcm16(0.3 * np.sin(2 * np.pi * 220 * t).astype(np.float32))
+>>> len(pcm), isinstance(recognise(pcm).phones, list)
+(32000, True)
 
 Both paths use the US-English models shipped in the pocketsphinx wheel. Alignment is the
 research note's two passes (word alignment, then ``set_alignment()`` and a phone pass) with wider
 beams than the defaults, which fail to reach the end of the grammar on some synthetic speech;
-words missing from CMUdict get a pronunciation from :func:`letter_to_sound`. Recognition is
+words missing from CMUdict get a pronunciation from :func:`speech.text.letter_to_sound`
+(:func:`ensure_word`, shared with the statement grammar of :mod:`speech.grammar`). Recognition is
 allphone decoding with the phonetic language model. Decoders load once per process (~0.1 s
 each) and are used under a lock. Times are in seconds; labels are ARPAbet without stress,
 ``SIL`` for silence and noise.
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from speech.text import letter_to_sound, words_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +61,22 @@ class AlignmentFailed(Exception):
     """The audio could not be aligned to the transcript (internal: the caller falls back)."""
 
 
-def to_pcm16(x: np.ndarray) -> bytes:
-    """Float mono → 16-bit PCM bytes, peak-normalised (the recogniser's cepstral mean removes gain)."""
+def to_pcm16(x: np.ndarray, *, trim_db: float | None = None, rate: int = 16000) -> bytes:
+    """Float mono → 16-bit PCM bytes, peak-normalised (the recogniser's cepstral mean removes gain).
+
+    With ``trim_db``, leading and trailing silence is cut (50 ms kept): silence is where the 10 ms
+    RMS stays ``trim_db`` dB under the peak. A grammar without filler words needs it, or its last
+    word stretches over the trailing silence (and is heard as a longer word).
+    """
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     scaled = x * (0.9 / peak) if peak > 0 else x
+    window = max(1, rate // 100)
+    if trim_db is not None and scaled.size > window:
+        rms = np.sqrt(np.convolve(scaled.astype(np.float64) ** 2, np.ones(window) / window, mode="same"))
+        loud = np.nonzero(rms > 0.9 * 10 ** (-trim_db / 20))[0]
+        if loud.size:
+            margin = rate // 20
+            scaled = scaled[max(0, loud[0] - margin) : loud[-1] + margin]
     return (np.clip(scaled, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
@@ -87,14 +104,14 @@ def align(pcm: bytes, *, transcript: str) -> Decoded:
     with _lock:
         for attempt in range(len(_ALIGN_BEAMS)):
             decoder = _decoder("align", beams=attempt)
-            known = [w for w in (_ensure_word(decoder, w) for w in words) if w]
+            known = [w for w in (ensure_word(decoder, w) for w in words) if w]
             if not known:
                 raise AlignmentFailed("no word of the transcript could be pronounced")
             try:
                 decoder.set_align_text(" ".join(known))
-                _process(decoder, pcm)  # pass 1: words
+                process(decoder, pcm)  # pass 1: words
                 decoder.set_alignment()
-                _process(decoder, pcm)  # pass 2: phones within the words
+                process(decoder, pcm)  # pass 2: phones within the words
                 phones = list(decoder.get_alignment().phones())
                 frames = sum(p.duration for p in phones)
                 timed = [
@@ -111,7 +128,7 @@ def recognise(pcm: bytes) -> Decoded:
     with _lock:
         decoder = _decoder("recognise")
         try:
-            _process(decoder, pcm)
+            process(decoder, pcm)
             segments = list(decoder.seg())
             logmath = decoder.get_logmath()
             score = sum(logmath.log(s.ascore) for s in segments)
@@ -123,7 +140,7 @@ def recognise(pcm: bytes) -> Decoded:
     return Decoded(timed, score / max(frames, 1))
 
 
-def _process(decoder: Any, pcm: bytes) -> None:
+def process(decoder: Any, pcm: bytes) -> None:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
@@ -134,14 +151,15 @@ def _label(name: str) -> str:
     return "SIL" if name in {"<S>", "</S>", "<SIL>", "SIL"} or name.startswith("+") else name
 
 
-def _ensure_word(decoder: Any, word: str) -> str | None:
-    """``word`` as the dictionary knows it, adding a letter-to-sound pronunciation if missing."""
+def ensure_word(decoder: Any, word: str, *, extra: dict[str, str] | None = None) -> str | None:
+    """``word`` as the dictionary knows it, adding a pronunciation if missing: from ``extra`` (ARPAbet
+    by word), else by rule (:func:`speech.text.letter_to_sound`); None when it cannot be pronounced."""
     if decoder.lookup_word(word) is not None:
         return word
     stripped = word.strip("'")
     if stripped != word and stripped and decoder.lookup_word(stripped) is not None:
         return stripped
-    phones = letter_to_sound(word)
+    phones = (extra or {}).get(word) or letter_to_sound(word)
     if not phones:
         logger.warning("skipping %r in the transcript: no pronunciation", word)
         return None
@@ -154,72 +172,5 @@ def _ensure_word(decoder: Any, word: str) -> str | None:
     return word
 
 
-# ---------------------------------------------------------------------------------------- text
-
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
-    "seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def _number(n: int) -> list[str]:
-    if n < 20:
-        return [_ONES[n]]
-    if n < 100:
-        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
-    if n < 1000:
-        return [_ONES[n // 100], "hundred"] + (_number(n % 100) if n % 100 else [])
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
-        if n >= size:
-            return _number(n // size) + [name] + (_number(n % size) if n % size else [])
-    return []  # unreachable
-
-
-def words_of(text: str) -> list[str]:
-    """Lower-case words of ``text`` as CMUdict spells them: punctuation dropped, numbers spelled out."""
-    words: list[str] = []
-    for token in re.findall(r"[a-z0-9]+(?:'[a-z]+)*", text.lower().replace("’", "'")):
-        for part in re.findall(r"\d+|[a-z']+", token):
-            if part.isdigit():
-                words.extend(_number(int(part[:12])) if len(part) <= 12 else [_ONES[int(d)] for d in part])
-            else:
-                words.append(part)
-    return words
-
-
-# Greedy longest-match letter-to-sound rules: rough, but they keep an unknown name in the alignment.
-_GRAPHEMES = {
-    "tch": "CH", "sch": "S K", "igh": "AY", "ough": "AO", "augh": "AO", "eigh": "EY", "tion": "SH AH N",
-    "th": "TH", "sh": "SH", "ch": "CH", "ph": "F", "wh": "W", "ck": "K", "ng": "NG", "qu": "K W",
-    "ee": "IY", "ea": "IY", "oo": "UW", "ou": "AW", "ow": "OW", "oi": "OY", "oy": "OY", "ai": "EY",
-    "ay": "EY", "au": "AO", "aw": "AO", "ie": "IY", "ei": "EY", "ey": "IY", "ue": "UW", "ew": "UW",
-    "oa": "OW", "ar": "AA R", "er": "ER", "ir": "ER", "ur": "ER", "or": "AO R",
-    "a": "AE", "b": "B", "c": "K", "d": "D", "e": "EH", "f": "F", "g": "G", "h": "HH", "i": "IH",
-    "j": "JH", "k": "K", "l": "L", "m": "M", "n": "N", "o": "AA", "p": "P", "q": "K", "r": "R",
-    "s": "S", "t": "T", "u": "AH", "v": "V", "w": "W", "x": "K S", "y": "IY", "z": "Z",
-}
-_LONGEST = max(len(g) for g in _GRAPHEMES)
-
-
-def letter_to_sound(word: str) -> str:
-    """A rough ARPAbet pronunciation of ``word`` from spelling rules ('' when it has no letters)."""
-    letters = re.sub(r"[^a-z]", "", word.lower())
-    if letters.startswith(("kn", "wr", "gn")):
-        letters = letters[1:]
-    if len(letters) > 3 and letters.endswith("e") and letters[-2] not in "aeiouy":
-        letters = letters[:-1]  # silent final e
-    phones: list[str] = []
-    i = 0
-    while i < len(letters):
-        for size in range(min(_LONGEST, len(letters) - i), 0, -1):
-            chunk = letters[i : i + size]
-            if chunk in _GRAPHEMES:
-                sound = _GRAPHEMES[chunk]
-                if chunk == "c" and letters[i + 1 : i + 2] in ("e", "i", "y"):
-                    sound = "S"
-                elif chunk == "y" and i == 0:
-                    sound = "Y"
-                if not phones or phones[-1] != sound or chunk in ("a", "e", "i", "o", "u"):
-                    phones.append(sound)
-                i += size
-                break
-    return " ".join(phones)
+__all__ = ["FRAMES_PER_S", "AlignmentFailed", "Decoded", "Timed", "align", "ensure_word", "process", "recognise",
+           "to_pcm16"]
