@@ -22,16 +22,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from gateway.errors import DatabaseError
 from likeness import files
-from likeness.errors import LikenessError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class DatabaseError(LikenessError):
-    """The database could not be opened or migrated."""
-
-    http_status = 503
 
 
 def make_engine(url: str) -> Engine:

@@ -21,9 +21,9 @@ from rich.console import Console
 
 from detector import DetectionReport, analyse
 from gateway.deps import open_repository, provenance_identity
+from gateway.errors import DemoError
 from gateway.settings import Settings
 from generator import Controls, get_generator
-from likeness import LikenessError
 from likeness.files import private_dir
 from media import Audio, read_audio, read_image, sniff_file
 from media.samples import default_portrait
@@ -40,10 +40,6 @@ from speech import SAMPLE_SENTENCE, synthesise_speech
 
 DEMO_TEXT = SAMPLE_SENTENCE
 DEMO_POLICY = "demo-self-attested"
-
-
-class DemoError(LikenessError):
-    """The demo cannot run here (production settings, missing speech synthesiser)."""
 
 
 @dataclass(frozen=True)

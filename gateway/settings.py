@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from likeness import LikenessError
+from gateway.errors import SettingsError
 
 
 class Settings(BaseSettings):
@@ -186,10 +186,6 @@ class Settings(BaseSettings):
     def for_tests(cls, data_dir: Path, **overrides: object) -> Settings:
         """Settings that ignore the process environment (tests build their own)."""
         return cls.model_construct(data_dir=Path(data_dir), **overrides)
-
-
-class SettingsError(LikenessError):
-    """An environment variable holds a value the settings refuse."""
 
 
 @lru_cache(maxsize=1)

@@ -8,8 +8,13 @@ The tree (packages add leaves)::
 
     LikenessError
     ├── media.MediaError            bad, hostile, oversize or unsupported input files
+    ├── speech.SpeechError          the audio front-end (speech synthesis)
+    ├── faces.FaceError, consent.ConsentError, policy.PolicyError, audit.AuditError, generator.GeneratorError
     ├── provenance.ProvenanceError  signing identity, watermark, C2PA, release path
-    └── detector.DetectorError      the forensic tool could not analyse the input
+    ├── detector.DetectorError      the forensic tool could not analyse the input
+    ├── partners.PartnerError       credentials, partners, admin tokens and sessions
+    ├── generations.GenerationError the gate's refusals, the job store, queue and storage
+    └── gateway.errors.GatewayError settings, the database, the demo
 
 ``exit_code`` is what a CLI returns for it (2: the input was refused or unreadable);
 ``http_status`` is what the gateway answers with.

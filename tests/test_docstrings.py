@@ -66,6 +66,7 @@ MODULES = [
     "generations.storage",
     "generations.queue",
     "gateway.settings",
+    "gateway.errors",
     "gateway.db",
     "consent.portal",
     "consent.portal._pow",
