@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.quality import best_lag_corr, loudness_envelope
 from generator import Controls, MotionTrack, analyse_speech, plan_motion
-from generator.motion_data import SMOOTH_S, MotionBasis, _smooth_time, clip_audio, poses_from_latent, prepare_dataset
+from generator.motion_data import SMOOTH_S, MotionBasis, clip_audio, poses_from_latent, prepare_dataset, smooth_time
 
 OUT = Path(__file__).resolve().parent / "out" / "motion_eval"
 FPS = 25.0
@@ -99,7 +99,7 @@ def score(track: MotionTrack, loud: np.ndarray) -> Scores:
 
 
 def lowpassed(track: MotionTrack) -> MotionTrack:
-    arrays = {k: v if k.startswith("blink") else _smooth_time(v.astype(np.float64), SMOOTH_S * FPS)
+    arrays = {k: v if k.startswith("blink") else smooth_time(v.astype(np.float64), SMOOTH_S * FPS)
               for k, v in track.arrays.items()}
     return MotionTrack(arrays, fps=track.fps)
 
