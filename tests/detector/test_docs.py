@@ -8,6 +8,6 @@ def test_public_surface():
 
     assert sorted(detector.__all__) == sorted([
         "VERDICTS", "Classifier", "ClassifierEvidence", "DetectionReport", "DetectorError", "ModelCard",
-        "ModelError", "analyse", "default_classifier", "render_html",
+        "ModelError", "analyse", "default_classifier", "render_html", "render_text", "wild_copy",
     ])
     assert "likely-synthetic" in detector.VERDICTS and "generated-by-likeness" in detector.VERDICTS
