@@ -13,7 +13,7 @@ them in the same migration (see ``_create_triggers``).
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0002'

@@ -12,7 +12,7 @@ drops its triggers: recreate them in the same migration (see ``_create_triggers`
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0003'

@@ -9,7 +9,7 @@ admin_tokens. No column holds a key or a token.
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0004'

@@ -10,7 +10,7 @@ columns are AES-256-GCM under a key derived from a secret that only the person's
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0006'

@@ -14,7 +14,7 @@ The index is created outside a batch, so audit_entries is never rebuilt (its tri
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0007'

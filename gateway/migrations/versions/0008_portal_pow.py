@@ -9,7 +9,7 @@ solved challenge starts one registration only. No personal data.
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0008'

@@ -10,7 +10,7 @@ management page), append-only like the other consent history tables (triggers, a
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = '0009'
