@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from generations import Recovery
 from likeness import LikenessError, __version__
+from media import Sandbox
 
 logger = logging.getLogger("likeness.http")
 
@@ -42,6 +44,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the media sandbox's forkserver starts now, beside the rest of start-up, not in the first upload
+        threading.Thread(target=Sandbox().warm_up, name="sandbox-warm-up", daemon=True).start()
         if embedded and rt.worker is None:
             rt.attach_worker()
         consumer = recovery = None
