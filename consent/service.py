@@ -33,8 +33,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -42,7 +42,7 @@ from typing import Any, cast
 import numpy as np
 from sqlalchemy import delete, text, update
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
 from consent import _chain
@@ -100,6 +100,7 @@ from consent.schemas import (
 )
 from faces import Embedding, IdentityBackend, embed_face, match
 from faces.identity import normalised, require_calibration
+from likeness.db import store_session
 
 logger = logging.getLogger(__name__)
 
@@ -189,15 +190,10 @@ class ConsentService:
 
     # ---------------------------------------------------------------- sessions and loading
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session:
-                yield session
-        except IntegrityError as exc:
-            raise ConsentConflictError("the consent changed while this request was changing it; try again") from exc
-        except SQLAlchemyError as exc:
-            raise ConsentStoreError(f"the consent registry is unavailable: {type(exc).__name__}") from exc
+    def _session(self) -> AbstractContextManager[Session]:
+        return store_session(self._engine, error=ConsentStoreError, what="the consent registry",
+                             conflict=lambda _: ConsentConflictError(
+                                 "the consent changed while this request was changing it; try again"))
 
     def _load(self, session: Session, consent_id: str, *, for_update: bool = False) -> _Loaded:
         consent = self._consent_row(session, consent_id, for_update=for_update)

@@ -16,7 +16,7 @@ The tree::
 
 from __future__ import annotations
 
-from likeness import LikenessError
+from likeness import LikenessError, db
 
 
 class GatewayError(LikenessError):
@@ -27,7 +27,7 @@ class SettingsError(GatewayError):
     """An environment variable holds a value the settings refuse."""
 
 
-class DatabaseError(GatewayError):
+class DatabaseError(GatewayError, db.DatabaseError):
     """The database could not be opened or migrated."""
 
     http_status = 503

@@ -31,19 +31,20 @@ decides who runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, text, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from generations.errors import JobStoreError, QuotaExceeded
 from generations.models import COUNTS_TOWARDS_QUOTA, FINAL, GenerationJob, JobStatus, _now
+from likeness.db import store_session
 
 MAX_ATTEMPTS = 3
 
@@ -78,13 +79,8 @@ class JobStore:
         self._engine = engine
         self._clock = clock
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise JobStoreError(f"jobs table unavailable: {type(exc).__name__}") from exc
+    def _session(self) -> AbstractContextManager[Session]:
+        return store_session(self._engine, error=JobStoreError, what="the jobs table")
 
     def now(self) -> datetime:
         return self._clock()

@@ -36,8 +36,8 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
+from likeness.db import store_session
 from partners.errors import (
     AuthenticationError,
     ExpiredKeyError,
@@ -407,13 +408,8 @@ class PartnerService:
 
     # internals
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise PartnerStoreError(f"the partners database failed: {type(exc).__name__}") from exc
+    def _session(self) -> AbstractContextManager[Session]:
+        return store_session(self._engine, error=PartnerStoreError, what="the partners database")
 
     def _commit_quietly(self, session: Session) -> None:
         """Commit a last-used time; losing one to a concurrent writer does not fail the request."""

@@ -11,12 +11,13 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, func, select
 
+from likeness.db import store_session
 from provenance.errors import ProvenanceError
 from provenance.models import ManifestRecord
 
@@ -33,13 +34,9 @@ class ManifestRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine) as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise RepositoryError(f"manifest repository unavailable: {type(exc).__name__}") from exc
+    def _session(self) -> AbstractContextManager[Session]:
+        return store_session(self._engine, error=RepositoryError, what="the manifest repository",
+                             expire_on_commit=True)
 
     @contextmanager
     def pending(self, record: ManifestRecord) -> Iterator[None]:

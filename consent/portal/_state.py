@@ -15,8 +15,8 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from consent._crypto import SealError, open_sealed, seal
@@ -33,6 +32,7 @@ from consent.errors import ConsentStoreError
 from consent.models import PortalDraft, PortalSession
 from consent.statement import Challenge
 from faces import Embedding
+from likeness.db import store_session
 
 logger = logging.getLogger(__name__)
 
@@ -122,13 +122,8 @@ class PortalState:
         self._engine = engine
         self._clock = clock
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self._engine, expire_on_commit=False) as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise ConsentStoreError(f"the consent portal's store is unavailable: {type(exc).__name__}") from exc
+    def _session(self) -> AbstractContextManager[Session]:
+        return store_session(self._engine, error=ConsentStoreError, what="the consent portal's store")
 
     def purge(self) -> int:
         """Delete every expired draft and session; how many rows went."""
