@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gateway.db import make_engine, upgrade
-from gateway.settings import Settings
+from likeness.db import make_engine, upgrade
 from provenance import ManifestRepository, ProvenanceIdentity, init_identity, load_identity
 
 SHARED_DATA = Path(os.environ.get("LIKENESS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 POSTGRES_URL = os.environ.get("LIKENESS_TEST_POSTGRES_URL")
+# The schema's migrations (they import the packages' models, not the gateway): run by the kernel's runner.
+MIGRATIONS = Path(__file__).resolve().parents[1] / "gateway" / "migrations"
 
 
 def shared_clips() -> list[Path]:
@@ -31,6 +32,12 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def migrations() -> Path:
+    """The schema's Alembic scripts, for tests that migrate a database themselves."""
+    return MIGRATIONS
+
+
+@pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     keys = tmp_path_factory.mktemp("identity") / "keys"
     init_identity(keys)
@@ -40,11 +47,6 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def identity(keys_dir: Path) -> ProvenanceIdentity:
     return load_identity(keys_dir=keys_dir)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.for_tests(tmp_path / "var")
 
 
 def _database_urls() -> list[object]:
@@ -61,7 +63,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database: a fresh SQLite file, or a fresh schema in the CI PostgreSQL."""
     if request.param == "sqlite":
         eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
-        upgrade(eng)
+        upgrade(eng, script_location=MIGRATIONS)
         yield eng
         eng.dispose()
         return
@@ -71,7 +73,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     eng = make_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    upgrade(eng)
+    upgrade(eng, script_location=MIGRATIONS)
     yield eng
     eng.dispose()
     with admin.begin() as conn:

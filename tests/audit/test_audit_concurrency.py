@@ -46,7 +46,7 @@ WORKER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from audit import AuditKey, AuditLog
-    from gateway.db import make_engine
+    from likeness.db import make_engine
     url, key_file, name, count, meet = sys.argv[1:6]
     log = AuditLog(make_engine(url), signing_key=AuditKey.from_file(Path(key_file)))
     (Path(meet) / name).touch()  # start together: wait until both processes are ready

@@ -9,7 +9,8 @@ import numpy as np
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from consent import ConsentScope
+from audit import AuditKind, AuditLog
+from consent import ConsentPublic, ConsentScope
 from faces import Embedding
 
 
@@ -74,3 +75,25 @@ def all_rows_bytes(engine: Engine) -> bytes:
                     elif value is not None:
                         chunks.append(str(value).encode())
     return b"\n".join(chunks)
+
+
+def logged(log: AuditLog, kind: AuditKind, consent: ConsentPublic) -> None:
+    """What the portal's event hook logs (gateway/app.py): ids, revision and head hash."""
+    log.append(kind, actor="subject", consent_id=consent.id, data={"revision": consent.revision,
+                                                                    "head_hash": consent.head_hash})
+
+
+def head_row(engine: Engine, consent_id: str) -> dict[str, object]:
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT current_revision, head_hash, head_signature FROM consents WHERE id = :id"),
+                           {"id": consent_id}).mappings().one()
+    return dict(row)
+
+
+def roll_back(engine: Engine, consent_id: str, head: dict[str, object]) -> None:
+    """The attack: delete the newer revisions and put the older signed head back."""
+    tamper(engine, "DELETE FROM consent_revisions WHERE consent_id = :id AND revision > :rev", id=consent_id,
+           rev=head["current_revision"])
+    tamper(engine, "UPDATE consents SET current_revision = :rev, head_hash = :hash, head_signature = :sig "
+                   "WHERE id = :id", id=consent_id, rev=head["current_revision"], hash=head["head_hash"],
+           sig=head["head_signature"])

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from consent import ConsentKeyError, ConsentKeys, init_consent_keys
-from gateway.db import alembic_config, upgrade
+from likeness.db import alembic_config, upgrade
 
 TABLES = {"consent_subjects", "consent_data_keys", "consents", "consent_revisions", "consent_reference_embeddings",
           "consent_evidence", "consent_generations"}
@@ -66,13 +66,13 @@ def test_the_key_ids_name_the_keys_without_revealing_them(consent_keys):
                                   f"master_key_id={consent_keys.master_key_id!r})")
 
 
-def test_the_migration_applies_from_empty_and_back(engine):
-    config = alembic_config(engine)
+def test_the_migration_applies_from_empty_and_back(engine, migrations):
+    config = alembic_config(engine, script_location=migrations)
     command.downgrade(config, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-    upgrade(engine, "0001")
+    upgrade(engine, script_location=migrations, revision="0001")
     assert not TABLES & set(inspect(engine).get_table_names())
-    upgrade(engine, "0002")
+    upgrade(engine, script_location=migrations, revision="0002")
     inspector = inspect(engine)
     assert TABLES <= set(inspector.get_table_names())
     assert {c["name"] for c in inspector.get_columns("consent_reference_embeddings")} == {
@@ -89,4 +89,4 @@ def test_the_migration_applies_from_empty_and_back(engine):
     assert len(triggers) == (8 if engine.dialect.name == "sqlite" else 7)
     command.downgrade(config, "0001")
     assert not TABLES & set(inspect(engine).get_table_names())
-    upgrade(engine)  # and up again: the downgrade left nothing behind (functions, triggers)
+    upgrade(engine, script_location=migrations)  # and up again: the downgrade left nothing behind (functions, triggers)

@@ -36,7 +36,7 @@ from portal_factories import (
 from consent import ConsentService, Cue, Off
 from consent.portal import portal_router
 from faces import get_identity_backend
-from gateway.db import make_engine, upgrade
+from likeness.db import make_engine, upgrade
 from media import Audio
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,10 +58,10 @@ def person(shared_data: Path) -> dict[str, np.ndarray | list[np.ndarray]]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, consent_keys):  # type: ignore[no-untyped-def]
+def site(tmp_path: Path, consent_keys, migrations: Path):  # type: ignore[no-untyped-def]
     """The portal on a real uvicorn with a migrated SQLite database, on the real clock."""
     engine = make_engine(f"sqlite:///{tmp_path / 'portal.db'}")
-    upgrade(engine)
+    upgrade(engine, script_location=migrations)
     registry = ConsentService(engine, keys=consent_keys)
     events = Events()
     # The fake camera plays generator-made frames: the forensic check would (rightly) refuse them, so it is
