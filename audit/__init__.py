@@ -43,6 +43,7 @@ from audit.schemas import (
     tree_head_message,
 )
 from audit.service import AuditLog, verify_export
+from audit.sink import AuditSink
 
 __all__ = [
     "AuditEntryPublic",
@@ -54,6 +55,7 @@ __all__ = [
     "AuditKind",
     "AuditLog",
     "AuditNotFoundError",
+    "AuditSink",
     "AuditStoreError",
     "Checkpoint",
     "ConsistencyProof",

@@ -75,6 +75,8 @@ def clean_data(data: Mapping[str, Any]) -> dict[str, Any]:
 def _clean(value: Any, where: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise AuditInputError(f"{where}: nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, Enum):  # a StrEnum is a str: logged as its plain value
+        return _clean(value.value, where, depth)
     if value is None or isinstance(value, bool | str | int):
         if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
             raise RawBiometricsError(f"{where}: a text of {len(value)} characters (at most {MAX_STRING_CHARS}); "
@@ -84,8 +86,6 @@ def _clean(value: Any, where: str, depth: int) -> Any:
         if not math.isfinite(value):
             raise AuditInputError(f"{where}: {value} is not a finite number")
         return value
-    if isinstance(value, Enum):
-        return _clean(value.value, where, depth)
     if isinstance(value, datetime):
         return utc_text(value)
     if isinstance(value, bytes | bytearray | memoryview):

@@ -98,8 +98,7 @@ from consent.schemas import (
     RevisionPublic,
     ScopeDecision,
 )
-from faces import Embedding, IdentityBackend, embed_face, match
-from faces.identity import normalised, require_calibration
+from faces import Embedding, IdentityBackend, embed_face, match, normalised, require_calibration
 from likeness.db import store_session
 
 logger = logging.getLogger(__name__)

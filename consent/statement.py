@@ -96,8 +96,7 @@ from faces import (
     mouth_opening,
 )
 from media import Limits, MediaError, Sandbox, VideoInfo
-from speech import hear, to_pcm16
-from speech.grammar import TRIM_DB
+from speech import TRIM_DB, hear, to_pcm16
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from faces.mesh import MOUTH_CORNERS, eye_centres
+from faces import MOUTH_CORNERS, eye_centres
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,16 @@ from faces.identity import (
     embed_face,
     get_identity_backend,
     match,
+    normalised,
+    require_calibration,
 )
 from faces.landmarks import FaceLandmarks, LandmarkBackend
 from faces.mediapipe_backend import FaceTracker, MediapipeBackend
-from faces.mesh import eye_openness, head_pose, interocular, mouth_opening
+from faces.mesh import MOUTH_CORNERS, eye_centres, eye_openness, head_pose, interocular, mouth_opening
 
 __all__ = [
     "DLIB_CALIBRATION",
+    "MOUTH_CORNERS",
     "Calibration",
     "Comparison",
     "DlibBackend",
@@ -74,6 +77,7 @@ __all__ = [
     "compare_faces",
     "default_backend",
     "embed_face",
+    "eye_centres",
     "eye_openness",
     "find_face",
     "get_identity_backend",
@@ -81,4 +85,6 @@ __all__ = [
     "interocular",
     "match",
     "mouth_opening",
+    "normalised",
+    "require_calibration",
 ]

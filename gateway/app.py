@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from audit import AuditKind
 from gateway.api import error_body
 from gateway.api import router as api_router
 from gateway.edge import Edge, edge_key
@@ -151,13 +152,13 @@ def _mount_portal(app: FastAPI, rt: Runtime, *, pow_key: bytes) -> None:
     revocation or an erasure deletes the released videos of the consents it closed (``generations.retention``)."""
     from consent.portal import portal_router
 
-    def on_event(kind: str, details: dict[str, Any]) -> None:
+    def on_event(kind: AuditKind, details: dict[str, Any]) -> None:
         data = dict(details)
         consent_id = data.pop("consent_id", None)
         try:
             rt.audit_log.append(kind, actor="subject", consent_id=consent_id, data=data)
         finally:  # the videos go even if the audit log cannot take the entry (that failure is logged)
-            if kind in ("consent.revoked", "consent.erased") and consent_id is not None:
+            if kind in (AuditKind.CONSENT_REVOKED, AuditKind.CONSENT_ERASED) and consent_id is not None:
                 rt.delete_outputs([consent_id, *details.get("consent_ids", ())], cause=kind)
 
     app.include_router(portal_router(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from audit import AuditSink
     from partners import PartnerService
 
 partners_app = typer.Typer(help="Vetted partners and their API keys.", no_args_is_help=True)
@@ -46,12 +46,12 @@ def _service() -> PartnerService:
     return PartnerService(open_engine(get_settings()))
 
 
-def _audited() -> tuple[PartnerService, Callable[..., None]]:
+def _audited() -> tuple[PartnerService, AuditSink]:
     """The service and a function that logs an operator's action; the audit key is loaded first, so an
     action that could not be logged is not taken."""
     import getpass
 
-    from audit import AuditKey, AuditLog
+    from audit import AuditKey, AuditKind, AuditLog
     from gateway.deps import open_engine
     from gateway.settings import get_settings
     from partners import PartnerService
@@ -61,7 +61,7 @@ def _audited() -> tuple[PartnerService, Callable[..., None]]:
     log = AuditLog(engine, signing_key=AuditKey.from_file(settings.resolved_audit_signing_key_file))
     actor = f"operator:{getpass.getuser()}"
 
-    def record(kind: str, *, partner: str | None = None, **data: object) -> None:
+    def record(kind: AuditKind, /, *, partner: str | None = None, **data: object) -> None:
         log.append(kind, actor=actor, partner=partner, data=data)
 
     return PartnerService(engine), record
@@ -83,6 +83,7 @@ def partners_add(
     = None,
 ) -> None:
     """Register a partner and print its API key once (store it now: only its hash is kept)."""
+    from audit import AuditKind
     from partners import DEFAULT_QUOTA, DEFAULT_QUOTA_PERIOD_DAYS, DEFAULT_RATE_PER_MINUTE, SCOPES
 
     service, record = _audited()
@@ -90,7 +91,7 @@ def partners_add(
         name, use_cases=use_case, quota=DEFAULT_QUOTA if quota is None else quota,
         quota_period_days=quota_days or DEFAULT_QUOTA_PERIOD_DAYS, rate_per_minute=rate or DEFAULT_RATE_PER_MINUTE,
         scopes=scope or SCOPES)
-    record("partner.created", partner=partner.id, name=partner.name, use_cases=partner.use_cases,
+    record(AuditKind.PARTNER_CREATED, partner=partner.id, name=partner.name, use_cases=partner.use_cases,
            quota=partner.quota, quota_period_days=partner.quota_period_days, rate_per_minute=partner.rate_per_minute,
            key_id=issued.key_id)
     err.print(f"partner {partner.name} ({partner.id}) added: use cases {', '.join(partner.use_cases)}; "
@@ -123,18 +124,22 @@ def partners_suspend(
     reason: Annotated[str, typer.Option(help="Why (shown to the partner with each refusal).")],
 ) -> None:
     """Suspend a partner: every request with its keys is refused (403) until reinstated."""
+    from audit import AuditKind
+
     service, record = _audited()
     partner = service.suspend(name, reason=reason)
-    record("partner.suspended", partner=partner.id, reason=reason)
+    record(AuditKind.PARTNER_SUSPENDED, partner=partner.id, reason=reason)
     err.print(f"partner {partner.name} ({partner.id}) suspended", markup=False)
 
 
 @partners_app.command("reinstate")
 def partners_reinstate(name: Annotated[str, typer.Argument(help="Partner name or id.")]) -> None:
     """Lift a suspension."""
+    from audit import AuditKind
+
     service, record = _audited()
     partner = service.reinstate(name)
-    record("partner.reinstated", partner=partner.id)
+    record(AuditKind.PARTNER_REINSTATED, partner=partner.id)
     err.print(f"partner {partner.name} ({partner.id}) reinstated", markup=False)
 
 
@@ -147,9 +152,11 @@ def partners_rotate_key(
     """Issue a new API key (printed once) and revoke the partner's other keys, now or after a grace period."""
     from datetime import timedelta
 
+    from audit import AuditKind
+
     service, record = _audited()
     issued = service.rotate_key(name, grace=timedelta(hours=grace_hours) if grace_hours else None)
-    record("partner.key_rotated", partner=issued.partner_id, key_id=issued.key_id,
+    record(AuditKind.PARTNER_KEY_ROTATED, partner=issued.partner_id, key_id=issued.key_id,
            revoked_key_ids=list(issued.revoked_key_ids), grace_hours=grace_hours)
     when = f"in {grace_hours:g} h" if grace_hours else "now"
     err.print(f"new API key {issued.prefix}… ({issued.key_id}) printed on stdout; "
@@ -160,9 +167,11 @@ def partners_rotate_key(
 @partners_app.command("revoke-key")
 def partners_revoke_key(key: Annotated[str, typer.Argument(help="Key id (key_…) or prefix (lk_live_…).")]) -> None:
     """Revoke one API key now."""
+    from audit import AuditKind
+
     service, record = _audited()
     revoked = service.revoke_key(key)
-    record("partner.key_revoked", partner=revoked.partner_id, key_id=revoked.id)
+    record(AuditKind.PARTNER_KEY_REVOKED, partner=revoked.partner_id, key_id=revoked.id)
     err.print(f"API key {revoked.prefix} ({revoked.id}) revoked", markup=False)
 
 
@@ -185,12 +194,13 @@ def admin_add(
     = None,
 ) -> None:
     """Issue an admin token for /admin and print it once; it is refused after it expires."""
+    from audit import AuditKind
     from gateway.settings import get_settings
 
     valid_for = _duration(expires_in) if expires_in is not None else timedelta(days=get_settings().admin_token_days)
     service, record = _audited()
     issued = service.add_admin(name, valid_for=valid_for)
-    record("admin.action", action="admin.added", admin_id=issued.key_id,
+    record(AuditKind.ADMIN_ACTION, action="admin.added", admin_id=issued.key_id,
            expires_in_s=int(valid_for.total_seconds()))
     err.print(f"admin token {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
               markup=False)
@@ -214,7 +224,9 @@ def admin_list(as_json: Annotated[bool, typer.Option("--json", help="Print one J
 @admins_app.command("revoke")
 def admin_revoke(token: Annotated[str, typer.Argument(help="Admin id (adm_…) or prefix (lka_…).")]) -> None:
     """Revoke an admin token now."""
+    from audit import AuditKind
+
     service, record = _audited()
     revoked = service.revoke_admin(token)
-    record("admin.action", action="admin.revoked", admin_id=revoked.id)
+    record(AuditKind.ADMIN_ACTION, action="admin.revoked", admin_id=revoked.id)
     err.print(f"admin token {revoked.prefix} ({revoked.id}) revoked", markup=False)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from audit import AuditKey, AuditLog, init_audit_key
+from audit import AuditKey, AuditKind, AuditLog, AuditSink, init_audit_key
 from consent import ConsentService
 from faces import IdentityBackend, get_identity_backend
 from gateway.deps import consent_keys, open_engine, provenance_identity
@@ -95,15 +95,15 @@ class Runtime:
         self.queue.attach(worker.run)
         return worker
 
-    def delete_outputs(self, consent_ids: list[str], *, cause: str) -> list[str]:
+    def delete_outputs(self, consent_ids: list[str], *, cause: AuditKind) -> list[str]:
         """Delete the released videos of these consents (on ``consent.revoked`` / ``consent.erased``)."""
         return delete_released_outputs(consent_ids, cause=cause, jobs=self.jobs, blobs=self.blobs,
                                        registry=self.registry, audit=self.auditor("system"))
 
-    def auditor(self, role: str) -> Any:
+    def auditor(self, role: str) -> AuditSink:
         """An ``audit(kind, **facts)`` callable that logs as ``role`` (partner facts name the actor)."""
 
-        def record(kind: str, **facts: Any) -> None:
+        def record(kind: AuditKind, /, **facts: Any) -> None:
             partner = facts.pop("partner_id", None)
             if role == "partner":
                 actor = f"partner:{partner}/key:{facts.get('api_key_id')}"

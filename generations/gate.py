@@ -27,9 +27,8 @@ from typing import Any
 
 from consent import ConsentPublic, ConsentService, ReferenceUnavailableError, UnknownConsentError
 from consent.errors import ConsentInactiveError
-from faces import IdentityBackend
+from faces import IdentityBackend, require_calibration
 from faces.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
-from faces.identity import require_calibration
 from generations.errors import QuotaExceeded, Refusal
 from generations.jobs import JobCreate, JobStore
 from generations.models import GenerationJob

@@ -16,24 +16,22 @@ its manifest, which name the generation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from audit import AuditKind, AuditSink
 from consent import ConsentError, ConsentService
 from generations.jobs import JobStore
 from generations.storage import BlobStore
 
 logger = logging.getLogger(__name__)
 
-AuditSink = Callable[..., Any]
-
 REASONS = {
-    "consent.revoked": "consent revoked",
-    "consent.erased": "subject erased their data",
+    AuditKind.CONSENT_REVOKED: "consent revoked",
+    AuditKind.CONSENT_ERASED: "subject erased their data",
 }
 
 
-def delete_released_outputs(consent_ids: Sequence[str], *, cause: str, jobs: JobStore, blobs: BlobStore,
+def delete_released_outputs(consent_ids: Sequence[str], *, cause: AuditKind, jobs: JobStore, blobs: BlobStore,
                             registry: ConsentService, audit: AuditSink) -> list[str]:
     """Delete every released video of ``consent_ids`` from storage; the generation ids deleted now.
 
@@ -54,7 +52,7 @@ def delete_released_outputs(consent_ids: Sequence[str], *, cause: str, jobs: Job
         except ConsentError:
             logger.exception("generation %s: video deleted, but the consent's record of it could not be written",
                              job.id)
-        audit("generation.output_deleted", generation_id=job.id, consent_id=job.consent_id,
+        audit(AuditKind.GENERATION_OUTPUT_DELETED, generation_id=job.id, consent_id=job.consent_id,
               partner_id=job.partner_id, cause=cause, reason=reason, output_sha256=job.output_sha256,
               file_was_present=existed)
     if deleted:
@@ -73,7 +71,7 @@ def sweep_withdrawn(*, jobs: JobStore, blobs: BlobStore, registry: ConsentServic
     deleted: list[str] = []
     for status in sorted(set(withdrawn.values())):
         ids = [consent_id for consent_id, s in withdrawn.items() if s == status]
-        deleted += delete_released_outputs(ids, cause=f"consent.{status.value}", jobs=jobs, blobs=blobs,
+        deleted += delete_released_outputs(ids, cause=AuditKind(f"consent.{status.value}"), jobs=jobs, blobs=blobs,
                                            registry=registry, audit=audit)
     if deleted:
         logger.warning("%d released video(s) of withdrawn consents were still stored; deleted now", len(deleted))

@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from audit import AuditKind, AuditSink
 from consent import ConsentError, ConsentService, ConsentStatus
 from generations.errors import InputTamperedError
 from generations.gate import redecide
@@ -67,8 +68,6 @@ logger = logging.getLogger(__name__)
 
 LEASE_S = 120.0
 RENEW_EVERY_FRAMES = 50
-
-AuditSink = Callable[..., Any]
 
 # Stored inputs are still untrusted bytes: decoded in a confined child like the gate does.
 SANDBOX = Sandbox()
@@ -156,7 +155,7 @@ class GenerationWorker:
             if self.jobs.finish(job, JobStatus.CANCELLED, error_code=withdrawn.code,
                                 error=f"{_WITHDRAWN[withdrawn.code]}: {withdrawn}"[:500]):
                 extra = {} if withdrawn.policy_version is None else {"current_policy_version": withdrawn.policy_version}
-                self.audit("generation.cancelled", **self._facts(job), error_code=withdrawn.code,
+                self.audit(AuditKind.GENERATION_CANCELLED, **self._facts(job), error_code=withdrawn.code,
                            reasons=withdrawn.codes, stage=withdrawn.stage, **extra)
                 self.blobs.drop_inputs(job.id)
             return JobStatus.CANCELLED
@@ -165,7 +164,7 @@ class GenerationWorker:
                            tampered.role)
             self.blobs.drop_output(job.id)
             if self.jobs.finish(job, JobStatus.FAILED, error_code=InputTamperedError.code, error=str(tampered)[:500]):
-                self.audit("generation.failed", **self._facts(job), error=InputTamperedError.code,
+                self.audit(AuditKind.GENERATION_FAILED, **self._facts(job), error=InputTamperedError.code,
                            error_code=InputTamperedError.code, role=tampered.role,
                            expected_sha256=tampered.expected_sha256, found_sha256=tampered.found_sha256)
                 self.blobs.drop_inputs(job.id)
@@ -175,7 +174,8 @@ class GenerationWorker:
             return "superseded"
         except LikenessError as exc:  # the inputs cannot be generated from, or release refused: final
             if self.jobs.finish(job, JobStatus.FAILED, error_code=type(exc).__name__, error=str(exc)[:500]):
-                self.audit("generation.failed", **self._facts(job), error=type(exc).__name__, message=str(exc)[:300])
+                self.audit(AuditKind.GENERATION_FAILED, **self._facts(job), error=type(exc).__name__,
+                           message=str(exc)[:300])
                 self.blobs.drop_inputs(job.id)
             return JobStatus.FAILED
         except Exception as exc:  # unexpected (bug, resource): give the job back for another attempt
@@ -183,7 +183,7 @@ class GenerationWorker:
             self.jobs.give_back(job, error=f"attempt {job.attempts}: {type(exc).__name__}")
             current = self.jobs.get(job.id)
             if current is not None and current.status == JobStatus.FAILED:
-                self.audit("generation.failed", **self._facts(job), error="attempts_exhausted")
+                self.audit(AuditKind.GENERATION_FAILED, **self._facts(job), error="attempts_exhausted")
                 self.blobs.drop_inputs(job.id)
             raise
         digest, size = released
@@ -198,7 +198,7 @@ class GenerationWorker:
                                             purpose=job.purpose, watermark_id=f"{watermark_id_for(job.id):016x}")
         except ConsentError:
             logger.exception("job %s: released, but the consent's generation list could not be updated", job.id)
-        self.audit("generation.released", **self._facts(job), output_sha256=digest, output_bytes=size,
+        self.audit(AuditKind.GENERATION_RELEASED, **self._facts(job), output_sha256=digest, output_bytes=size,
                    watermark_id=f"{watermark_id_for(job.id):016x}",
                    manifest_id=None if manifest is None else manifest.manifest_id,
                    elapsed_s=round(time.perf_counter() - started, 3))
@@ -219,8 +219,8 @@ class GenerationWorker:
             status = ConsentStatus.REVOKED
         if status in (ConsentStatus.REVOKED, ConsentStatus.ERASED):
             logger.info("job %s: consent %s after release; deleting the video", job.id, status)
-            delete_released_outputs([job.consent_id], cause=f"consent.{status.value}", jobs=self.jobs, blobs=self.blobs,
-                                    registry=self.registry, audit=self.audit)
+            delete_released_outputs([job.consent_id], cause=AuditKind(f"consent.{status.value}"), jobs=self.jobs,
+                                    blobs=self.blobs, registry=self.registry, audit=self.audit)
 
     def _facts(self, job: GenerationJob) -> dict[str, Any]:
         return {"generation_id": job.id, "partner_id": job.partner_id, "api_key_id": job.api_key_id,
@@ -326,7 +326,7 @@ class GenerationWorker:
         for job_id in dead:
             job = self.jobs.get(job_id)
             if job is not None:
-                self.audit("generation.failed", **self._facts(job), error="worker_lost")
+                self.audit(AuditKind.GENERATION_FAILED, **self._facts(job), error="worker_lost")
                 self.blobs.drop_inputs(job_id)
         for job_id in again:
             enqueue(job_id)

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speech.phones import Timed
-from speech.prosody import FRAME_RATE, Features, smooth
+from speech import FRAME_RATE, Features, Timed, smooth
 
 PARAMS = ("jaw_open", "lip_width", "lip_press", "lip_tuck", "teeth", "tongue")
 LOW = np.array([0, -1, 0, 0, 0, 0], np.float32)

@@ -34,7 +34,7 @@ from generator.rig import PortraitRig
 TUCK_GAP = 0.045  # teeth showing above a tucked lower lip, in face units
 
 
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """yaw turns the face to the viewer's right, pitch nods it down, roll tilts it clockwise (image axes)."""
     y, p, r = np.radians([yaw, pitch, roll])
     ry = np.array([[np.cos(y), 0.0, -np.sin(y)], [0.0, 1.0, 0.0], [np.sin(y), 0.0, np.cos(y)]])
@@ -91,7 +91,7 @@ def _lip_adjustment(rig: PortraitRig, pose: FramePose, d: np.ndarray) -> np.ndar
 
 def _head(pose: FramePose, pivot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The head's rigid motion as x' = A @ (x, y, z) + b: A (2, 3), b (2,), in frame pixels."""
-    a = float(pose.scale) * _rotation(pose.yaw, pose.pitch, pose.roll)[:2]
+    a = float(pose.scale) * rotation(pose.yaw, pose.pitch, pose.roll)[:2]
     b = pivot[:2] + np.array([pose.tx, pose.ty]) - a @ pivot
     return a, b
 

@@ -13,6 +13,7 @@ are decoded through a :class:`Sandbox` (a confined child process), so that a dec
 memory bomb or a hang fails one call, never the caller's process.
 """
 
+from media._mp4writer import Mp4Writer
 from media.audio import Audio, read_audio
 from media.errors import MediaError, MediaTooLargeError
 from media.image import read_image
@@ -27,6 +28,7 @@ __all__ = [
     "MediaError",
     "MediaTooLargeError",
     "MediaType",
+    "Mp4Writer",
     "Sandbox",
     "VideoInfo",
     "iter_frames",

@@ -42,8 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from likeness.files import fsync_dir
-from media import Audio, MediaError, iter_frames
-from media._mp4writer import Mp4Writer
+from media import Audio, MediaError, Mp4Writer, iter_frames
 from provenance.c2pa import GenerationClaim, sign_mp4, verify_mp4
 from provenance.errors import ProvenanceError, ReleaseError
 from provenance.identity import ProvenanceIdentity

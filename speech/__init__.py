@@ -13,14 +13,16 @@ synthesis (:mod:`speech.synth`). It may import ``media`` only.
 """
 
 from speech.errors import SpeechError, SynthesisError
-from speech.grammar import Heard, hear
+from speech.grammar import TRIM_DB, Heard, hear
 from speech.phones import AlignmentFailed, Decoded, Timed, align, recognise, to_pcm16
-from speech.prosody import Features, acoustic_features
+from speech.prosody import FRAME_RATE, Features, acoustic_features, smooth
 from speech.synth import SAMPLE_SENTENCE, synthesise_speech
 from speech.text import letter_to_sound, words_of
 
 __all__ = [
+    "FRAME_RATE",
     "SAMPLE_SENTENCE",
+    "TRIM_DB",
     "AlignmentFailed",
     "Decoded",
     "Features",
@@ -33,6 +35,7 @@ __all__ = [
     "hear",
     "letter_to_sound",
     "recognise",
+    "smooth",
     "synthesise_speech",
     "to_pcm16",
     "words_of",

@@ -46,6 +46,7 @@ MODULES = [
     "audit.service",
     "audit.keys",
     "audit.schemas",
+    "audit.sink",
     "audit.errors",
     "audit._merkle",
     "audit._canonical",

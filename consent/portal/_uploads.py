@@ -32,8 +32,8 @@ from faces import (
     embed_face,
     find_face,
     match,
+    require_calibration,
 )
-from faces.identity import require_calibration
 from media import Limits, MediaError, MediaTooLargeError, Sandbox, sniff_bytes, sniff_file
 
 FORM_SLACK = 64 * 1024  # multipart boundaries, part headers and the small fields around the files

@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy.engine import Engine
 
+from audit import AuditKind
 from consent._cues import CueAnswer, sign_cues
 from consent._forensics import Forensics, Off
 from consent.errors import ConsentAuthError, ConsentError, ConsentInputError, StatementError
@@ -35,7 +36,7 @@ from faces import IdentityBackend, LandmarkBackend
 
 logger = logging.getLogger(__name__)
 
-EventHook = Callable[[str, dict[str, Any]], None]
+EventHook = Callable[[AuditKind, dict[str, Any]], None]
 _STATIC_FILES = {"portal.css": "text/css; charset=utf-8", "portal.js": "text/javascript; charset=utf-8"}
 _FORM_BYTES = 64 * 1024  # forms without files
 _CHECK_LABELS = {"not_expired": "Passcode still valid", "one_face": "Exactly one face", "identity": "Same person as "
@@ -83,7 +84,7 @@ def portal_router(
     router = APIRouter(prefix=PREFIX, route_class=PortalRoute, include_in_schema=False)
     timings: dict[str, float] = {}
 
-    def emit(kind: str, details: dict[str, Any]) -> None:
+    def emit(kind: AuditKind, details: dict[str, Any]) -> None:
         if on_event is None:
             return
         try:
@@ -385,11 +386,11 @@ def portal_router(
                                 error=f"Your consent could not be recorded: {exc}. Nothing was stored; try again.",
                                 **step_context(draft))
         state.delete_draft(draft.id)
-        emit("consent.granted", {"consent_id": consent.id, "revision": consent.revision,
-                                 "head_hash": consent.head_hash,
-                                 "statement_sha256": draft.row.statement["evidence"]["media_sha256"],
-                                 "challenge_sha256": draft.row.statement["evidence"]["challenge_sha256"],
-                                 "evidence_hashes": [e.content_hash for e in consent.evidence]})
+        emit(AuditKind.CONSENT_GRANTED, {"consent_id": consent.id, "revision": consent.revision,
+                                         "head_hash": consent.head_hash,
+                                         "statement_sha256": draft.row.statement["evidence"]["media_sha256"],
+                                         "challenge_sha256": draft.row.statement["evidence"]["challenge_sha256"],
+                                         "evidence_hashes": [e.content_hash for e in consent.evidence]})
         response = pages.render(request, "receipt.html", consent=consent, token=token,
                                 described=_scope_form.describe(consent.scope))
         pages.clear_cookie(response, DRAFT_COOKIE)
@@ -468,8 +469,8 @@ def portal_router(
             return manage_page(request, session, status=422, error=f"Your consent was not revoked: {exc}.")
         except ConsentError as exc:
             return manage_page(request, session, status=exc.http_status, error=f"Your consent was not revoked: {exc}.")
-        emit("consent.revoked", {"consent_id": consent.id, "revision": consent.revision,
-                                 "head_hash": consent.head_hash})
+        emit(AuditKind.CONSENT_REVOKED, {"consent_id": consent.id, "revision": consent.revision,
+                                         "head_hash": consent.head_hash})
         return redirect("/manage?done=revoked")
 
     @router.get("/manage/erase")
@@ -497,8 +498,9 @@ def portal_router(
         except ConsentError as exc:
             return pages.render(request, "erase.html", status=exc.http_status, consent_id=consent_id,
                                 error=f"Your data was not erased: {exc}.")
-        emit("consent.erased", {"consent_id": consent.id, "revision": consent.revision, "head_hash": consent.head_hash,
-                                "consent_ids": receipt.consent_ids, "embeddings_shredded": receipt.embeddings_shredded})
+        emit(AuditKind.CONSENT_ERASED, {"consent_id": consent.id, "revision": consent.revision,
+                                        "head_hash": consent.head_hash, "consent_ids": receipt.consent_ids,
+                                        "embeddings_shredded": receipt.embeddings_shredded})
         return redirect("/manage?done=erased")
 
     router.timings = timings  # type: ignore[attr-defined]  # the last photo and statement check, for measurements

@@ -27,7 +27,7 @@ from generator.motion_data.layout import (
     SMOOTH_S,
 )
 from generator.pose import FramePose
-from generator.render import _rotation, frame_landmarks
+from generator.render import frame_landmarks, rotation
 from generator.rig import build_rig
 
 # --- landmarks → canonical motion ----------------------------------------------------------------
@@ -167,7 +167,7 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
     shift = shift @ np.array([[c, s_], [-s_, c]])  # image axes → the level-eyed frame of the rig
     offset = _pivot_offset(np.median(canonical, axis=0)) * FRAME_UNIT
     induced = np.stack([
-        math.exp(ls) * (_rotation(*a) @ offset)[:2] - offset[:2] for a, ls in zip(angles, face_scale, strict=True)
+        math.exp(ls) * (rotation(*a) @ offset)[:2] - offset[:2] for a, ls in zip(angles, face_scale, strict=True)
     ])
     translation = shift - induced
     pose = smooth_time(np.column_stack([angles, translation - np.median(translation, axis=0), face_scale]), sigma)

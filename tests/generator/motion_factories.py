@@ -32,9 +32,9 @@ def template() -> np.ndarray:
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Rotation in image axes (x right, y down, z away): yaw turns the face to the viewer's right, then pitch, roll."""
-    from generator.render import _rotation
+    from generator.render import rotation as render_rotation
 
-    return _rotation(yaw, pitch, roll)
+    return render_rotation(yaw, pitch, roll)
 
 
 def posed_sequence(
