@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from audit import AuditKind, AuditSink
 from consent import ConsentPublic, ConsentService, ReferenceUnavailableError, UnknownConsentError
 from consent.errors import ConsentInactiveError
 from faces import IdentityBackend, require_calibration
@@ -54,7 +55,6 @@ from provenance import generation_id_for, new_watermark_id
 
 logger = logging.getLogger(__name__)
 
-AuditSink = Callable[..., Any]
 
 # Uploads are decoded in a confined child: a decoder crash, a bomb or a hang refuses one request.
 SANDBOX = Sandbox()
@@ -127,12 +127,13 @@ class Gate:
     # ------------------------------------------------------------------ consent check (no generation)
 
     def check_consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str) -> ConsentCheck:
-        consent = self._consent(caller, consent_id=consent_id, purpose=purpose, action="consent.checked")
+        consent = self._consent(caller, consent_id=consent_id, purpose=purpose, action=AuditKind.CONSENT_CHECKED)
         request = PolicyRequest(action=Action.CHECK_CONSENT, partner=partner_facts(caller.partner),
                                 consent=consent_facts(consent), purpose=purpose, now=self.clock())
         decision = decide(request, policies=self.policies)
-        self.audit("consent.checked", **_caller(caller), consent_id=consent.id, consent_revision=consent.revision,
-                   consent_head=consent.head_hash, purpose=purpose, **_decision(decision))
+        self.audit(AuditKind.CONSENT_CHECKED, **_caller(caller), consent_id=consent.id,
+                   consent_revision=consent.revision, consent_head=consent.head_hash, purpose=purpose,
+                   **_decision(decision))
         return ConsentCheck(decision=decision, consent=consent)
 
     # ------------------------------------------------------------------ generation
@@ -153,11 +154,11 @@ class Gate:
             portrait_kind, audio_kind, portrait_rgb = self._media(request)
             controls = _controls(request.controls)
         except Refusal as refusal:
-            self.audit("generation.decided", **facts, allowed=False, reasons=[refusal.code],
+            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=[refusal.code],
                        message=str(refusal)[:300])
             raise
         consent = self._consent(caller, consent_id=request.consent_id, purpose=request.purpose,
-                                action="generation.decided", facts=facts)
+                                action=AuditKind.GENERATION_DECIDED, facts=facts)
         now = self.clock()
         identity = self._identity(consent, portrait_rgb, facts=facts, partner=caller, purpose=request.purpose)
         used, frees_at = self.jobs.quota_used(caller.partner.id, period=caller.partner.quota_period)
@@ -169,8 +170,9 @@ class Gate:
         scores = {} if identity is None else {"similarity": round(identity.similarity, 4),
                                               "threshold": round(identity.threshold, 4),
                                               "margin": None if identity.margin is None else round(identity.margin, 4)}
-        self.audit("generation.decided", **facts, consent_revision=consent.revision, consent_head=consent.head_hash,
-                   identity=scores, quota={"used": used, "limit": caller.partner.quota}, **_decision(decision))
+        self.audit(AuditKind.GENERATION_DECIDED, **facts, consent_revision=consent.revision,
+                   consent_head=consent.head_hash, identity=scores, quota={"used": used, "limit": caller.partner.quota},
+                   **_decision(decision))
         if not decision.allowed:
             only_quota = {r.id for r in decision.reasons} == {"quota-exhausted"}
             retry = None if frees_at is None else max(1, int((frees_at - now).total_seconds()))
@@ -202,7 +204,7 @@ class Gate:
             ), quota_limit=caller.partner.quota, quota_period=caller.partner.quota_period)
         except QuotaExceeded as exc:
             self.blobs.drop_inputs(job_id)
-            self.audit("generation.decided", **facts, allowed=False, reasons=["quota-exhausted"],
+            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=["quota-exhausted"],
                        message="a concurrent request took the last of the quota",
                        policy_version=decision.policy_version)
             raise Refusal(str(exc), status=429, code="quota_exhausted", policy_version=decision.policy_version,
@@ -257,7 +259,7 @@ class Gate:
             raise Refusal("the audio is shorter than half a second", status=422, code="audio_too_short")
         return portrait_kind, audio_kind, portrait
 
-    def _consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, action: str,
+    def _consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, action: AuditKind,
                  facts: dict[str, Any] | None = None) -> ConsentPublic:
         base = facts or {**_caller(caller), "consent_id": consent_id, "purpose": purpose}
         try:
@@ -287,7 +289,7 @@ class Gate:
         except (ConsentInactiveError, ReferenceUnavailableError):
             return None
         except (NoFaceError, MultipleFacesError, FaceTooSmallError) as exc:
-            self.audit("generation.decided", **facts, allowed=False, reasons=["portrait-no-usable-face"],
+            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=["portrait-no-usable-face"],
                        message=str(exc)[:300])
             raise Refusal(f"the portrait cannot be matched: {exc}", status=422, code="portrait_face",
                           reasons=(Reason("portrait-no-usable-face", str(exc)),)) from exc
