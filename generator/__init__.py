@@ -10,12 +10,16 @@
 The default backend needs no trained weights and runs on a CPU: a face rig from MediaPipe's
 478 landmarks, speech → visemes with co-articulation (pocketsphinx) and prosody, rule-based
 blinks, head motion and gaze, and mesh-warp rendering with a drawn mouth interior and eyelids
-(docs/generator.md). The generator never writes files: frames go to ``provenance.release``.
+(docs/generator.md). The ``learned`` backend (:mod:`generator.learned`, docs/learned_generator.md)
+samples the motion from a trained model instead. Both are a :class:`Generator`
+(:mod:`generator.backends`), chosen by name. The generator never writes files: frames go to
+``provenance.release``.
 """
 
+from generator.backends import Generator, PreparedGeneration, available_backends, get_generator
 from generator.errors import GeneratorError, SpeechError
 from generator.motion import Controls, MotionTrack, plan_motion
-from generator.pipeline import DefaultGenerator, Generation, available_backends, get_generator
+from generator.pipeline import DefaultGenerator, Generation
 from generator.pose import FramePose
 from generator.speech import Phone, SpeechTrack, analyse_speech
 
@@ -24,9 +28,11 @@ __all__ = [
     "DefaultGenerator",
     "FramePose",
     "Generation",
+    "Generator",
     "GeneratorError",
     "MotionTrack",
     "Phone",
+    "PreparedGeneration",
     "SpeechError",
     "SpeechTrack",
     "analyse_speech",

@@ -1,4 +1,4 @@
-"""The default backend: portrait + speech → frames, streamed in windows.
+"""The default backend: portrait + speech → frames, streamed in windows (one :class:`generator.Generator`).
 
 >>> from generator import get_generator                                   # doctest: +SKIP
 >>> generation = get_generator("default").prepare(portrait_rgb, audio)    # doctest: +SKIP
@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,9 +28,6 @@ from generator.rig import PortraitRig, build_rig
 from generator.speech import SpeechTrack, analyse_speech
 from likeness import __version__
 from media import Audio
-
-if TYPE_CHECKING:
-    from generator.learned import LearnedGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -121,28 +117,3 @@ class DefaultGenerator:
     ) -> Iterator[list[np.ndarray]]:
         """Windows of frames; the first is rendered before any later one is started."""
         yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
-
-
-def _learned() -> LearnedGenerator:
-    from generator.learned import LearnedGenerator  # torch loads only when the learned backend is asked for
-
-    return LearnedGenerator()
-
-
-_BACKENDS: dict[str, Callable[[], DefaultGenerator | LearnedGenerator]] = {"default": DefaultGenerator,
-                                                                            "learned": _learned}
-
-
-def available_backends() -> list[str]:
-    return sorted(_BACKENDS)
-
-
-def get_generator(name: str = "default") -> DefaultGenerator | LearnedGenerator:
-    """The generator backend called ``name`` (settings or ``--backend`` choose it); "default" needs no weights."""
-    try:
-        factory = _BACKENDS[name]
-    except KeyError:
-        raise GeneratorError(
-            f"unknown generator backend {name!r}; available: {', '.join(available_backends())}"
-        ) from None
-    return factory()

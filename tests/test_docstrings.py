@@ -72,6 +72,7 @@ MODULES = [
     "consent.portal",
     "consent.portal._pow",
     "gateway.edge",
+    "generator.backends",
     "generator.motion_data",
     "generator.motion_data.layout",
     "generator.motion_data.audio",
