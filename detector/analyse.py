@@ -271,6 +271,9 @@ def _lookup(
         return ManifestLookup(repository="unreachable", found=False, reason=str(exc))
     if record is None:
         return ManifestLookup(repository="reachable", found=False, reason=f"{generation_id} is not in the repository")
+    store = manifest_json_from_bytes(record.manifest_store)
+    active = store.get("manifests", {}).get(store.get("active_manifest"), {})
+    agent = (active.get("claim_generator_info") or [{}])[0]
     return ManifestLookup(
         repository="reachable",
         found=True,
@@ -281,7 +284,8 @@ def _lookup(
             "created_at": record.created_at.isoformat(),
             "policy_version": record.policy_version,
             "consent_self_attested": record.consent_self_attested,
-            "manifest": manifest_json_from_bytes(record.manifest_store),
+            "generator": {"name": agent.get("name"), "version": agent.get("version")} if agent.get("name") else None,
+            "manifest": store,
         },
     )
 

@@ -110,6 +110,7 @@ def _provenance(report: DetectionReport) -> str:
     return _rows([
         ("state", f"<b>{_e(c.get('state'))}</b>"),
         ("generation id", f"<code>{_e(c.get('generation_id'))}</code>"),
+        ("generator", _e(c.get("claim_generator"))),
         ("signer", _e(c.get("signer"))),
         ("issuer", _e(c.get("signer_issuer"))),
         ("signed at", _e(c.get("signed_at"))),

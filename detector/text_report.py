@@ -12,6 +12,8 @@ drove it, the model) and the video; then the notes. ``detect CLIP`` prints it; `
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -60,6 +62,11 @@ def classifier_lines(report: DetectionReport) -> Text:
     return line
 
 
+def _agent(generator: dict[str, Any]) -> str:
+    """``name version`` of a claim generator (ours: ``likeness-generator-<backend>``)."""
+    return " ".join(str(part) for part in (generator.get("name"), generator.get("version")) if part)
+
+
 def render_text(report: DetectionReport, *, console: Console) -> None:
     console.print(Text(f"detect {report.file}", style="dim"))
     verdict = Text(report.verdict.upper().replace("-", " "), style=_VERDICT_STYLE.get(report.verdict, "bold"))
@@ -76,6 +83,8 @@ def render_text(report: DetectionReport, *, console: Console) -> None:
         c2pa_line += f"  signer {c2pa['signer']}"
     if c2pa.get("digital_source_type"):
         c2pa_line += f"  source {c2pa['digital_source_type'].rsplit('/', 1)[-1]}"
+    if c2pa.get("generator"):
+        c2pa_line += f"\ngenerator {_agent(c2pa['generator'])}"
     if c2pa.get("status_codes"):
         c2pa_line += f"\nfailure codes: {', '.join(c2pa['status_codes'])}"
     if c2pa.get("reason"):
@@ -101,7 +110,9 @@ def render_text(report: DetectionReport, *, console: Console) -> None:
     table.add_row("Watermark", wm_line)
     lookup = report.manifest_lookup
     if lookup.found and lookup.record:
-        table.add_row("Repository", f"manifest {lookup.record['manifest_id']} recorded {lookup.record['created_at']}")
+        made_by = f"  generator {_agent(lookup.record['generator'])}" if lookup.record.get("generator") else ""
+        table.add_row("Repository", f"manifest {lookup.record['manifest_id']} recorded {lookup.record['created_at']}"
+                      + made_by)
     else:
         table.add_row("Repository", f"{lookup.repository}" + (f": {lookup.reason}" if lookup.reason else ""))
     table.add_row("Classifier", classifier_lines(report))

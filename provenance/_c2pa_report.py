@@ -50,6 +50,7 @@ def manifest_fields(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "title": manifest.get("title"),
         "claim_generator": generator,
+        "generator": generator_info(generators[0]) if generators else None,
         "signer": signature.get("common_name") or signature.get("issuer"),
         "signer_issuer": signature.get("issuer"),
         "signed_at": signature.get("time"),
@@ -99,6 +100,14 @@ def _ingredient(ingredient: dict[str, Any]) -> dict[str, Any]:
         "sha256": sha256 if isinstance(sha256, str) else None,
         "has_manifest": bool(ingredient.get("active_manifest")),
     }
+
+
+def generator_info(value: Any) -> dict[str, str | None] | None:
+    """``{"name", "version"}`` of a ``claim_generator_info`` entry (ours: ``likeness-generator-<backend>``)."""
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        version = value.get("version")
+        return {"name": value["name"], "version": version if isinstance(version, str) else None}
+    return None
 
 
 def _agent(value: Any) -> str | None:

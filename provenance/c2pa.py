@@ -93,7 +93,9 @@ class C2paReport:
     ``hidden_boxes`` lists bytes that carry data although no signature or hash covers them, so
     they can change without changing ``state``: top-level ``free``/``skip`` boxes with a payload,
     and a non-zero ``c2pa.signature/pad`` (the unsigned COSE padding). ``unknown_boxes`` lists
-    top-level boxes of types MP4 does not define (these *are* hashed).
+    top-level boxes of types MP4 does not define (these *are* hashed). ``generator`` is the claim
+    generator's ``name`` and ``version`` (ours: ``likeness-generator-<backend>``, the backend that
+    made the clip); ``claim_generator`` the same as one string.
     """
 
     state: State
@@ -105,6 +107,7 @@ class C2paReport:
     manifest_id: str | None = None
     title: str | None = None
     claim_generator: str | None = None
+    generator: dict[str, str | None] | None = None
     signer: str | None = None
     signer_issuer: str | None = None
     signed_at: str | None = None
