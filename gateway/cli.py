@@ -130,7 +130,8 @@ def demo(
     portrait: Annotated[Path | None, typer.Option(help="Portrait (jpg, png, webp); default: a bundled photo.")] = None,
     audio: Annotated[Path | None, typer.Option(help="Speech (wav, mp3, m4a, flac); default: synthesised.")] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Where to write the MP4.")] = None,
-    backend: Annotated[str, typer.Option(help="Generator backend.")] = "default",
+    backend: Annotated[str | None, typer.Option(
+        help="Generator backend: default or learned; default: LIKENESS_GENERATOR_BACKEND (else default).")] = None,
     transcript: Annotated[str | None, typer.Option(help="What the audio says (better lip-sync).")] = None,
     emotion: Annotated[str, typer.Option(help="neutral, happy, sad, surprised or angry.")] = "neutral",
     gaze: Annotated[str, typer.Option(help="camera or free.")] = "camera",

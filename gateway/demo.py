@@ -84,14 +84,14 @@ def run_demo(
     portrait: Path | None,
     audio: Path | None,
     out: Path | None,
-    backend: str,
+    backend: str | None = None,
     controls: Controls,
     transcript: str | None,
     console: Console,
 ) -> tuple[DetectionReport, ReleasedVideo]:
     if settings.environment == "production":
         raise DemoError("demo mode is refused in production: its consent is self-attested by the operator")
-    generator = get_generator(backend)
+    generator = get_generator(backend or settings.generator_backend)  # --backend, else LIKENESS_GENERATOR_BACKEND
     private_dir(settings.data_dir)  # 0700 when this makes it, before the keys folder inside it
     init_identity(settings.keys_dir)
     identity = provenance_identity(settings)

@@ -2,8 +2,9 @@
 
 ``Runtime.build(settings)`` opens the database (migrating it), loads the keys, the policies
 (a broken policy file stops start-up with its error), the identity backend, the consent
-registry, the audit log, the job queue and the gate. The generator is loaded only where jobs
-run (``with_worker=True``): the embedded consumer of ``likeness serve``, or ``likeness worker``.
+registry, the audit log, the job queue and the gate. The generator (the backend named by
+``LIKENESS_GENERATOR_BACKEND``) is loaded only where jobs run (``with_worker=True``): the
+embedded consumer of ``likeness serve``, or ``likeness worker``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class Runtime:
         from generator import get_generator
 
         worker = GenerationWorker(
-            jobs=self.jobs, blobs=self.blobs, registry=self.registry, generator=get_generator(),
+            jobs=self.jobs, blobs=self.blobs, registry=self.registry,
+            generator=get_generator(self.settings.generator_backend),
             identity=provenance_identity(self.settings), repository=ManifestRepository(self.engine),
             audit=self.auditor("worker"), partners=self.partners, policies=lambda: self.policies,
             max_input_bytes=self.settings.max_upload_bytes,

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     video_crf: int = Field(default=20, ge=0, le=51)
     video_preset: str = "veryfast"
 
+    # Generator: the backend of every clip this deployment makes (demo, worker); its name is in each clip's
+    # C2PA claim (`likeness-generator-<name>`). "learned" loads the shipped motion model (torch) at start-up.
+    generator_backend: Literal["default", "learned"] = Field(
+        default="default", description="default (rule-based motion, CPU, no weights) or learned (motion from the "
+        "trained model; docs/learned_generator.md). Must be one of generator.available_backends().",
+    )
+
     # Identity embeddings (faces): never swapped silently for another backend (docs/identity.md).
     identity_backend: Literal["dlib", "insightface"] = Field(
         default="dlib", description="dlib (offline, from packages) or insightface (the operator's ONNX model)."

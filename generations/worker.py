@@ -50,7 +50,7 @@ from generations.jobs import JobStore
 from generations.models import GenerationJob, JobStatus
 from generations.retention import delete_released_outputs, sweep_withdrawn
 from generations.storage import BlobStore
-from generator import Controls, DefaultGenerator
+from generator import Controls, Generator
 from likeness import LikenessError
 from media import Sandbox
 from partners import PartnerService, UnknownPartnerError
@@ -113,7 +113,7 @@ class GenerationWorker:
         jobs: JobStore,
         blobs: BlobStore,
         registry: ConsentService,
-        generator: DefaultGenerator,
+        generator: Generator,
         identity: ProvenanceIdentity,
         repository: ManifestRepository,
         audit: AuditSink,

@@ -49,6 +49,7 @@ def test_demo_with_no_arguments_releases_a_marked_signed_talking_face(demo_run):
     report = verify_mp4(clip, trust_anchors_pem=(data_dir / "keys" / "root.pem").read_bytes())
     assert report.state == "trusted"
     assert report.consent_self_attested is True and report.policy_version == "demo-self-attested"
+    assert report.generator == {"name": "likeness-generator-default", "version": report.generator["version"]}
     portrait_sha = hashlib.sha256(default_portrait().read_bytes()).hexdigest()
     assert [(i["format"], i["sha256"]) for i in report.ingredients[:1]] == [("image/jpeg", portrait_sha)]
     assert report.ingredients[1]["format"] == "audio/wav"
@@ -70,6 +71,34 @@ def test_detect_reads_the_demo_output(demo_run):
     assert report["verdict"] == "generated-by-likeness"
     assert report["watermark"]["found"] is True and report["c2pa"]["state"] == "trusted"
     assert report["watermark"]["generation_id"] == report["c2pa"]["generation_id"]
+
+
+def test_the_backend_setting_reaches_the_demo_and_the_clip_says_which_backend_made_it(tmp_path):
+    """LIKENESS_GENERATOR_BACKEND=learned likeness demo: the manifest and `detect` (text and JSON) name it."""
+    data_dir = tmp_path / "var"
+    done = run(data_dir, "demo", "--seed", "3", LIKENESS_GENERATOR_BACKEND="learned")
+    assert done.returncode == 0, done.stderr
+    clip = Path(done.stdout.splitlines()[0])
+    assert "generator likeness-generator-learned" in " ".join(done.stdout.split())  # the text report (wrapped)
+    report = verify_mp4(clip, trust_anchors_pem=(data_dir / "keys" / "root.pem").read_bytes())
+    assert report.state == "trusted" and report.generator is not None
+    assert report.generator["name"] == "likeness-generator-learned"
+    env = {**os.environ, "LIKENESS_DATA_DIR": str(data_dir)}
+    detected = subprocess.run([DETECT, str(clip), "--json"], capture_output=True, text=True, env=env, timeout=300,
+                              check=False)
+    assert detected.returncode == 0, detected.stderr
+    as_json = json.loads(detected.stdout)
+    assert as_json["verdict"] == "generated-by-likeness"
+    assert as_json["c2pa"]["generator"] == report.generator
+    assert as_json["manifest_lookup"]["record"]["generator"] == report.generator  # also when the manifest is stripped
+
+
+def test_an_unknown_backend_setting_is_a_one_line_settings_error(tmp_path):
+    done = run(tmp_path / "var", "demo", LIKENESS_GENERATOR_BACKEND="vasa")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == ("error: invalid settings: LIKENESS_GENERATOR_BACKEND: Input should be 'default' "
+                                   "or 'learned'")
+    assert not (tmp_path / "var").exists()
 
 
 def test_demo_with_the_users_files(tmp_path, shared_data):
