@@ -121,6 +121,17 @@ def portal_router(
             return refused_csrf(request)
         return form
 
+    async def draft_and_form(request: Request) -> tuple[Draft, Any] | Response:
+        """This browser's draft and its posted form, or the page to answer with instead: the registration
+        is gone, or the form is too large, malformed or without our CSRF value."""
+        draft = draft_of(request)
+        if draft is None:
+            return gone(request)
+        form = await checked_form(request)
+        if isinstance(form, Response):
+            return form
+        return draft, form
+
     def redirect(path: str) -> Response:
         return RedirectResponse(PREFIX + path, status_code=303)
 
@@ -225,12 +236,10 @@ def portal_router(
 
     @router.post("/scope")
     async def scope_submit(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
-        form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
+        posted = await draft_and_form(request)
+        if isinstance(posted, Response):
+            return posted
+        draft, form = posted
         if not draft.row.reference_count:
             return redirect("/photos")
         choice = _scope_form.parse(form.fields)
@@ -269,12 +278,10 @@ def portal_router(
 
     @router.post("/statement/new")
     async def new_passcode(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
-        form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
+        posted = await draft_and_form(request)
+        if isinstance(posted, Response):
+            return posted
+        draft, _ = posted
         if not draft.row.scope_summary:
             return redirect("/scope")
         challenge = issue_challenge(draft.row.scope_summary, now=now())
@@ -353,12 +360,10 @@ def portal_router(
 
     @router.post("/finish")
     async def finish(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
-        form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
+        posted = await draft_and_form(request)
+        if isinstance(posted, Response):
+            return posted
+        draft, form = posted
         if not draft.row.statement:
             return redirect("/statement")
         scope = _scope_of(draft)
