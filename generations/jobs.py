@@ -198,8 +198,8 @@ class JobStore:
         """Record that the released video of ``job_id`` was deleted; when (``None``: not released, or already)."""
         now = self._clock()
         with self._session() as session:
-            result = session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
-                GenerationJob.id == job_id, GenerationJob.status == JobStatus.RELEASED,
+            result = session.exec(update(GenerationJob).where(
+                col(GenerationJob.id) == job_id, col(GenerationJob.status) == JobStatus.RELEASED,
                 col(GenerationJob.output_deleted_at).is_(None),
             ).values(output_deleted_at=now, output_deleted_reason=reason[:200], updated_at=now))
             session.commit()
@@ -215,11 +215,11 @@ class JobStore:
     def claim(self, job_id: str, *, worker: str, lease_s: float) -> GenerationJob | None:
         """Take the job if it is queued, or running under an expired lease; ``None`` if someone else has it."""
         now = self._clock()
-        claimable = (GenerationJob.status == JobStatus.QUEUED) | (
-            (GenerationJob.status == JobStatus.RUNNING) & (col(GenerationJob.lease_until) < now))
+        claimable = (col(GenerationJob.status) == JobStatus.QUEUED) | (
+            (col(GenerationJob.status) == JobStatus.RUNNING) & (col(GenerationJob.lease_until) < now))
         with self._session() as session:
-            result = session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
-                GenerationJob.id == job_id, claimable, col(GenerationJob.attempts) < MAX_ATTEMPTS,
+            result = session.exec(update(GenerationJob).where(
+                col(GenerationJob.id) == job_id, claimable, col(GenerationJob.attempts) < MAX_ATTEMPTS,
             ).values(status=JobStatus.RUNNING, attempts=GenerationJob.attempts + 1, worker=worker[:80],
                      lease_until=now + timedelta(seconds=lease_s), started_at=now, updated_at=now))
             session.commit()
@@ -231,9 +231,9 @@ class JobStore:
         """Apply ``values`` only while ``job`` is still the running attempt it was claimed as."""
         values.setdefault("updated_at", self._clock())
         with self._session() as session:
-            result = session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
-                GenerationJob.id == job.id, GenerationJob.status == JobStatus.RUNNING,
-                GenerationJob.attempts == job.attempts,
+            result = session.exec(update(GenerationJob).where(
+                col(GenerationJob.id) == job.id, col(GenerationJob.status) == JobStatus.RUNNING,
+                col(GenerationJob.attempts) == job.attempts,
             ).values(**values))
             session.commit()
             return bool(result.rowcount == 1)
@@ -266,8 +266,8 @@ class JobStore:
                 GenerationJob.status == JobStatus.RUNNING, col(GenerationJob.lease_until) < now)).all()
             dead = [job_id for job_id, attempts in expired if attempts >= MAX_ATTEMPTS]
             if dead:
-                session.exec(update(GenerationJob).where(  # type: ignore[call-overload]
-                    col(GenerationJob.id).in_(dead), GenerationJob.status == JobStatus.RUNNING,
+                session.exec(update(GenerationJob).where(
+                    col(GenerationJob.id).in_(dead), col(GenerationJob.status) == JobStatus.RUNNING,
                     col(GenerationJob.lease_until) < now,
                 ).values(status=JobStatus.FAILED, error_code="worker_lost", finished_at=now, updated_at=now,
                          error=f"the worker stopped responding on each of {MAX_ATTEMPTS} attempts"))
