@@ -59,7 +59,7 @@ HEADERS = {
 
 
 def _rt(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def _csrf(session_id: str) -> str:
@@ -207,11 +207,12 @@ def audit_search(
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
 ) -> Response:
     rt = _rt(request)
-    filters = {"kind": kind or None, "partner": partner or None, "consent_id": consent or None,
-               "generation_id": generation or None, "since": _when(since, "since"), "until": _when(until, "until")}
-    if filters["kind"] is not None and filters["kind"] not in KINDS:
+    if kind and kind not in KINDS:
         raise Refusal(f"unknown kind {kind!r}", status=422, code="invalid_request")
-    entries = rt.audit_log.search(**filters, limit=PAGE, offset=(page - 1) * PAGE, newest_first=True)
+    entries = rt.audit_log.search(
+        kind=AuditKind(kind) if kind else None, partner=partner or None, consent_id=consent or None,
+        generation_id=generation or None, since=_when(since, "since"), until=_when(until, "until"),
+        limit=PAGE, offset=(page - 1) * PAGE, newest_first=True)
     return _page(request, "audit.html", {
         "admin": who[0], "csrf": who[1], "entries": entries, "kinds": KINDS, "page": page, "more": len(entries) == PAGE,
         "q": {"kind": kind or "", "partner": partner or "", "consent": consent or "", "generation": generation or "",

@@ -130,7 +130,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 bearer = HTTPBearer(auto_error=False, scheme_name="PartnerKey",

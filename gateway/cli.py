@@ -14,8 +14,9 @@ import contextlib
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import click
 import typer
@@ -27,6 +28,10 @@ from gateway.generator_cli import generator_app
 from gateway.partners_cli import register as register_partner_commands
 from gateway.serve_cli import register as register_serve_commands
 from likeness import LikenessError, __version__
+
+if TYPE_CHECKING:
+    from detector import Classifier, DetectionReport
+    from gateway.settings import Settings
 
 app = typer.Typer(
     name="likeness", help="Likeness: responsible release of talking-face video.", no_args_is_help=True,
@@ -201,7 +206,7 @@ def faces_compare(
     out.print(f"backend: {result.backend} ({result.model_version}), {result.elapsed_ms:.0f} ms")
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report: DetectionReport) -> None:
     from detector import render_text
 
     render_text(report, console=out)
@@ -212,7 +217,16 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _run(command: click.Command, argv: list[str] | None) -> int:
+class _Command(Protocol):
+    """What :func:`_run` needs of a command: typer ≥ 0.26 builds them with its own copy of click."""
+
+    name: str | None
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True) -> Any: ...
+
+
+def _run(command: _Command, argv: list[str] | None) -> int:
     """Run a click/typer command; usage errors and :class:`LikenessError` become one line and an exit code.
 
     typer ≥ 0.26 carries its own copy of click, so its exceptions are caught by typer's classes as well
@@ -279,7 +293,7 @@ def detect(
     settings = _settings()
     if not clip.exists():
         raise LikenessError(f"no such file: {clip}")
-    classifier = Classifier.load(model) if model is not None else "default"
+    classifier: Classifier | Literal["default"] = Classifier.load(model) if model is not None else "default"
     anchors, key, notes = verifier_material(settings)
     repository, repo_note = existing_repository(settings)
     if repo_note:
@@ -303,7 +317,7 @@ def detect(
         _print_report(report)
 
 
-def _audit_detector_run(settings, report) -> None:  # type: ignore[no-untyped-def]
+def _audit_detector_run(settings: Settings, report: DetectionReport) -> None:
     """A ``detector.run`` entry: what was analysed (by hash) and what was found."""
     import getpass
 
@@ -321,7 +335,7 @@ def _audit_detector_run(settings, report) -> None:  # type: ignore[no-untyped-de
 
 
 @contextlib.contextmanager
-def _detect_progress(*, enabled: bool):  # type: ignore[no-untyped-def]
+def _detect_progress(*, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A transient rich progress bar on stderr fed by ``progress(done, total)``; None when not a terminal."""
     if not enabled:
         yield None
