@@ -43,7 +43,8 @@ def register(app: typer.Typer) -> None:
         run_jobs = (not settings.redis_url) if jobs is None else jobs
         runtime = Runtime.build(settings, with_worker=run_jobs and workers == 1)  # fails here, in one line
         typer.echo(f"likeness: serving on http://{host}:{port} ({workers} process{'es' if workers > 1 else ''}; "
-                   f"jobs: {'in the server' if run_jobs else 'external workers'}, queue: {runtime.queue.backend})",
+                   f"jobs: {'in the server' if run_jobs else 'external workers'}, queue: {runtime.queue.backend}, "
+                   f"generator: {settings.generator_backend})",
                    err=True)
         common: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "access_log": False,
                                   "proxy_headers": False, "server_header": False}
@@ -70,7 +71,8 @@ def register(app: typer.Typer) -> None:
         recovery = Recovery(runtime.worker.recover, runtime.queue.enqueue, every_s=settings.recover_every_s)
         recovery.start()
         typer.echo(f"likeness: worker {runtime.worker.name} with {threads} thread(s) on the "
-                   f"{runtime.queue.backend} queue", err=True)
+                   f"{runtime.queue.backend} queue, generator {runtime.worker.generator.name} "
+                   f"{runtime.worker.generator.version}", err=True)
         try:
             runtime.queue.consumer(workers=threads, embedded=False).run()
         finally:
