@@ -321,7 +321,8 @@ def _controls(raw: dict[str, Any]) -> dict[str, Any]:
 
 def partner_facts(partner: PartnerPublic) -> PartnerFacts:
     """The partner as ``policy.decide`` reads it."""
-    return PartnerFacts(id=partner.id, name=partner.name, active=partner.active, use_cases=partner.use_cases)
+    return PartnerFacts(id=partner.id, name=partner.name, active=partner.active,
+                        use_cases=tuple(partner.use_cases))
 
 
 def consent_facts(consent: ConsentPublic) -> ConsentFacts:

@@ -262,7 +262,7 @@ class _Samples:
         # Packed float ("flt"): one plane of interleaved samples, read directly. Never to_ndarray() on
         # planar audio: PyAV 18.1 counts 9 planes for 8 channels and crashes the process reading them.
         channels = frame.layout.nb_channels
-        interleaved = np.frombuffer(frame.planes[0], dtype=np.float32, count=frame.samples * channels)
+        interleaved = np.frombuffer(memoryview(frame.planes[0]), dtype=np.float32, count=frame.samples * channels)
         array = interleaved.reshape(frame.samples, channels).T.copy()
         self.chunks.append(array)
         self.total += array.shape[1]

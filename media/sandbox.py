@@ -307,8 +307,10 @@ class _Popen(multiprocessing.popen_forkserver.Popen):
     of importable modules, and that import would cost time and run code before the confinement.
     """
 
+    _fds: list[int]  # set by the base class (the descriptors handed to the child); not in typeshed
+
     def _launch(self, process_obj: multiprocessing.process.BaseProcess) -> None:
-        prep_data = multiprocessing.spawn.get_preparation_data(process_obj._name)
+        prep_data = multiprocessing.spawn.get_preparation_data(process_obj.name)
         prep_data.pop("init_main_from_path", None)
         prep_data.pop("init_main_from_name", None)
         buf = io.BytesIO()
@@ -320,10 +322,16 @@ class _Popen(multiprocessing.popen_forkserver.Popen):
             multiprocessing.context.set_spawning_popen(None)
         self.sentinel, w = multiprocessing.forkserver.connect_to_new_process(self._fds)
         parent_w = os.dup(w)  # the child's sentinel of its parent, as in the original
-        self.finalizer = multiprocessing.util.Finalize(self, multiprocessing.util.close_fds, (parent_w, self.sentinel))
+        self.finalizer = multiprocessing.util.Finalize(self, _close_fds, (parent_w, self.sentinel))
         with open(w, "wb", closefd=True) as f:
             f.write(buf.getbuffer())
         self.pid = multiprocessing.forkserver.read_signed(self.sentinel)
+
+
+def _close_fds(*fds: int) -> None:
+    """multiprocessing.util.close_fds, which typeshed does not declare."""
+    for fd in fds:
+        os.close(fd)
 
 
 class _Process(multiprocessing.context.ForkServerProcess):
@@ -391,7 +399,7 @@ def _send(writer: multiprocessing.connection.Connection, value: Any) -> None:
 
 
 def _write_all(fd: int, array: np.ndarray) -> None:
-    view = memoryview(array).cast("B")
+    view = array.data.cast("B")  # the array is C-contiguous
     while view:
         view = view[os.write(fd, view):]
 
