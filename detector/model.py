@@ -56,6 +56,8 @@ class _Stream(nn.Sequential):
 class CompanionNet(nn.Module):
     """Face + mouth streams per frame, temporal convolution, mean over the window."""
 
+    blur: torch.Tensor  # a buffer (register_buffer): the residual's 5×5 binomial kernel, one per channel
+
     def __init__(self, *, widths: tuple[int, ...] = (16, 32, 48, 64), temporal: int = 64, dropout: float = 0.2,
                  inputs: str = "residual") -> None:
         super().__init__()

@@ -87,9 +87,10 @@ def _flow(after: np.ndarray, before: np.ndarray) -> np.ndarray:
     """Dense flow from ``after`` back to ``before``, estimated at half resolution (speed) and upsampled."""
     height, width = after.shape
     half = (max(8, width // 2), max(8, height // 2))
+    # cv2's stub requires the output flow; OpenCV takes None for it (and makes the array)
     small = cv2.calcOpticalFlowFarneback(cv2.resize(after, half, interpolation=cv2.INTER_AREA),
                                          cv2.resize(before, half, interpolation=cv2.INTER_AREA),
-                                         None, 0.5, 3, 15, 3, 5, 1.2, 0)
+                                         None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
     flow = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     flow[..., 0] *= width / half[0]
     flow[..., 1] *= height / half[1]
@@ -103,10 +104,10 @@ def frozen_texture(
     of consecutive small grey frames (:func:`small_grey`); ``box`` is the face in frame pixels."""
     if len(greys) < 2:
         return None
-    mask = background_mask(greys[0].shape, box, scale=scale)
+    height, width = greys[0].shape
+    mask = background_mask((height, width), box, scale=scale)
     if mask.mean() < MIN_BACKGROUND:
         return None
-    height, width = greys[0].shape
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     change, level = [], []
     previous = _highpass(greys[0])

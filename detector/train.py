@@ -276,7 +276,9 @@ def export_onnx(net: CompanionNet, path: Path, *, geometry: CropGeometry, window
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net.eval(), (face, mouth), buffer, dynamo=False, opset_version=ONNX_OPSET,
+            # torch annotates f as a path; its TorchScript exporter (dynamo=False) also writes to a file object
+            net.eval(), (face, mouth), buffer,  # type: ignore[arg-type]
+            dynamo=False, opset_version=ONNX_OPSET,
             input_names=["face", "mouth"], output_names=["window_logit", "frame_logit"],
             dynamic_axes={"face": {0: "windows", 1: "frames"}, "mouth": {0: "windows", 1: "frames"},
                           "window_logit": {0: "windows"}, "frame_logit": {0: "windows", 1: "frames"}},

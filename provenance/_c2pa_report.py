@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from provenance._c2pa_manifest import (
     CREATED_ACTION,
@@ -12,10 +12,11 @@ from provenance._c2pa_manifest import (
     watermark_id_from_value,
 )
 
-STATES = {"Trusted": "trusted", "Valid": "untrusted", "Invalid": "invalid"}
+Validated = Literal["trusted", "untrusted", "invalid"]  # the states of a manifest that is present
+STATES: dict[str, Validated] = {"Trusted": "trusted", "Valid": "untrusted", "Invalid": "invalid"}
 
 
-def map_state(library_state: str | None) -> str:
+def map_state(library_state: str | None) -> Validated:
     """Library validation state → ours; anything unexpected fails closed as invalid."""
     return STATES.get(library_state or "", "invalid")
 
@@ -34,7 +35,7 @@ def codes(results: dict[str, Any] | None, kind: str) -> list[str]:
 def manifest_fields(manifest: dict[str, Any]) -> dict[str, Any]:
     """The fields of the report that come from the active manifest itself (claims, not verdicts)."""
     listed = [a for a in manifest.get("assertions") or [] if isinstance(a, dict)]
-    assertions = {a.get("label"): a.get("data") for a in listed}
+    assertions = {a["label"]: a.get("data") for a in listed if isinstance(a.get("label"), str)}
     generation = _dict(assertions.get(GENERATION_LABEL))
     binding = _dict(assertions.get(SOFT_BINDING_LABEL))
     actions = _actions(assertions)

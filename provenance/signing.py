@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from provenance.errors import KeyMaterialError, SigningError
 from provenance.pki import check_private_file
@@ -174,5 +175,5 @@ def _check_chain(chain_pem: bytes) -> x509.Certificate:
     return leaf
 
 
-def _spki(key: ec.EllipticCurvePublicKey) -> bytes:
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
