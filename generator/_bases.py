@@ -15,6 +15,7 @@ the same at any zoom. Distances below are in that unit ``u``.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from generator import _topology as topo
 
@@ -28,7 +29,7 @@ BROW_LIFT, BROW_DROP = 0.12, 0.06
 BLINK_UPPER = 0.85  # share of the eye opening closed by the upper lid (the lower lid does the rest)
 
 
-def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(edge0: float | np.ndarray, edge1: float | np.ndarray, x: npt.ArrayLike) -> np.ndarray:
     t = np.clip((np.asarray(x, np.float64) - edge0) / (edge1 - edge0), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 

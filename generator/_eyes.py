@@ -51,8 +51,8 @@ def gaze_fields(points: np.ndarray, *, grid: WarpGrid, unit: float) -> tuple[np.
         ty = 0.2 * radius
         travel += np.array([tx, ty], np.float32) / 2.0
         polygon = np.r_[points[upper, :2], points[lower[::-1], :2]]
-        mask = np.zeros((gh, gw), np.float32)
-        cv2.fillPoly(mask, [np.round((polygon - offset) / step * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        mask: np.ndarray = np.zeros((gh, gw), np.float32)
+        cv2.fillPoly(mask, [np.round((polygon - offset) / step * 16).astype(np.int32)], (1.0,), cv2.LINE_AA, shift=4)
         mask = cv2.GaussianBlur(cv2.erode(mask, np.ones((2, 2), np.uint8)), (0, 0), 0.6)
         r = np.linalg.norm(centres - centre, axis=-1)
         weight = (mask * (1.0 - smoothstep(radius, 2.8 * radius, r))).astype(np.float32)

@@ -29,6 +29,12 @@ _FILL_SHIFT = 4  # sub-pixel bits for cv2.fillPoly
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1 in grid cells
 
 
+def _remap(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """``image`` sampled (bilinear, edges replicated) at the float32 (H, W, 2) coordinates ``xy``."""
+    # one two-channel map: cv2's stub requires the second map, which OpenCV takes as None
+    return cv2.remap(image, xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]
+
+
 def delaunay(points: np.ndarray, *, size: int) -> np.ndarray:
     """Triangles (T, 3) int32 of a Delaunay triangulation of ``points`` (N, 2) inside [-2, size + 2)²."""
     pts = np.asarray(points, np.float32)
@@ -41,7 +47,7 @@ def delaunay(points: np.ndarray, *, size: int) -> np.ndarray:
         lookup[key] = index
         subdiv.insert((key[0], key[1]))
     triangles = []
-    for row in subdiv.getTriangleList().reshape(-1, 3, 2).astype(np.float32):
+    for row in np.asarray(subdiv.getTriangleList(), np.float32).reshape(-1, 3, 2):
         keys = [(float(x), float(y)) for x, y in row]
         if all(k in lookup for k in keys):
             triangles.append([lookup[k] for k in keys])
@@ -95,7 +101,7 @@ class WarpGrid:
         area = np.abs(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
         for t in np.argsort(area, kind="stable"):  # slivers first, so that real triangles claim shared cells
             poly = np.round(grid_xy[triangles[t]] * scale).astype(np.int32)
-            cv2.fillPoly(owner, [poly], int(t), lineType=cv2.LINE_8, shift=_FILL_SHIFT)
+            cv2.fillPoly(owner, [poly], (int(t),), lineType=cv2.LINE_8, shift=_FILL_SHIFT)
         missing = owner < 0
         if missing.any():  # cells no raster rule claimed: take the nearest claimed one
             _, labels = cv2.distanceTransformWithLabels(
@@ -131,7 +137,8 @@ class WarpGrid:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.centres.shape[:2]
+        height, width = self.centres.shape[:2]
+        return height, width
 
     def interpolate(self, values: np.ndarray) -> np.ndarray:
         """Per-vertex ``values`` (N, C) interpolated at the grid: (gh, gw, C) float32."""
@@ -161,7 +168,7 @@ class WarpGrid:
         back = -forward
         for _ in range(iterations):
             coords = (self.centres + back - offset) * (1.0 / step)
-            back = -cv2.remap(forward, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            back = -_remap(forward, coords)
         for box in boxes:
             self._newton(forward, back, box, newton)
         return back
@@ -181,7 +188,7 @@ class WarpGrid:
         origin = np.array([x0 * step + offset, y0 * step + offset], np.float32)
         for _ in range(steps):
             coords = (p - origin) * (1.0 / step)
-            t = cv2.remap(table, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            t = _remap(table, coords)
             rx, ry = p[..., 0] + t[..., 0] - q[..., 0], p[..., 1] + t[..., 1] - q[..., 1]
             a, b = 1.0 + t[..., 2], t[..., 4]  # [[a, b], [c, d]] = I + J
             c, d = t[..., 3], 1.0 + t[..., 5]
@@ -203,4 +210,4 @@ class WarpGrid:
         back = self.inverse(forward, boxes=boxes)
         if self.step > 1:
             back = cv2.resize(back, (self.size, self.size), interpolation=cv2.INTER_LINEAR)
-        return cv2.remap(image, self.identity + back, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return _remap(image, self.identity + back)

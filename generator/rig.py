@@ -107,7 +107,7 @@ def _frame(image: np.ndarray, points: np.ndarray, size: int, zoom: float) -> tup
     angle = np.degrees(np.arctan2(left[1] - right[1], left[0] - right[0]))
     scale = INTEROCULAR * size * zoom / interocular
     centre = (left[:2] + right[:2]) / 2.0
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(angle), scale)
+    matrix: np.ndarray = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(angle), scale)
     matrix[:, 2] += np.array([size / 2.0, EYE_HEIGHT * size]) - centre
     source = image
     pre = 1.0
@@ -150,8 +150,8 @@ def _anchors(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def _lip_colour(image: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """Median colour of the lips: inside the outer lip line, outside the inner one."""
     mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(outer).astype(np.int32)], 255)
-    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 0)
+    cv2.fillPoly(mask, [np.round(outer).astype(np.int32)], (255,))
+    cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], (0,))
     if mask.sum() < 255 * 20:
         return np.array([160.0, 90.0, 90.0], np.float32)
     return np.median(image[mask > 0].reshape(-1, 3), axis=0).astype(np.float32)

@@ -36,18 +36,17 @@ def _conditions(model: MotionModel, audio: torch.Tensor, context: torch.Tensor, 
                 emotion: str | None) -> dict[str, Any]:
     mean, std = model.latent_mean, model.latent_std
     gx, gy, ls = model.index("gaze_x"), model.index("gaze_y"), model.index("log_scale")
-    use_gaze = gaze is not None and gx is not None and gy is not None
-    use_distance = distance is not None and ls is not None
-    g = [(gaze[0] - mean[gx]) / std[gx], (gaze[1] - mean[gy]) / std[gy]] if use_gaze else [0.0, 0.0]  # type: ignore[index]
-    d = [(distance - mean[ls]) / std[ls]] if use_distance else [0.0]  # type: ignore[operator,index]
+    g = [(gaze[0] - mean[gx]) / std[gx], (gaze[1] - mean[gy]) / std[gy]] \
+        if gaze is not None and gx is not None and gy is not None else None
+    d = [(distance - mean[ls]) / std[ls]] if distance is not None and ls is not None else None
     label = EMOTION_NAMES.index(emotion) if emotion in EMOTION_NAMES else NO_EMOTION
     if label not in model.emotions:
         label = NO_EMOTION  # the model never saw this label: ask for "not given" rather than an untrained embedding
     return {
         "context": context[None], "has_context": torch.tensor([has_context]), "audio": audio[None],
-        "has_audio": torch.tensor([has_audio]), "gaze": torch.tensor([g], dtype=torch.float32),
-        "has_gaze": torch.tensor([use_gaze]), "distance": torch.tensor([d], dtype=torch.float32),
-        "has_distance": torch.tensor([use_distance]), "emotion": torch.tensor([label]),
+        "has_audio": torch.tensor([has_audio]), "gaze": torch.tensor([g or [0.0, 0.0]], dtype=torch.float32),
+        "has_gaze": torch.tensor([g is not None]), "distance": torch.tensor([d or [0.0]], dtype=torch.float32),
+        "has_distance": torch.tensor([d is not None]), "emotion": torch.tensor([label]),
     }
 
 

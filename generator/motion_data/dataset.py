@@ -83,8 +83,8 @@ def track_clip(path: Path | str) -> tuple[np.ndarray, float, np.ndarray | None, 
     if not rows:
         raise GeneratorError(f"{path}: no frames decode")
     candidates = [(f, lm) for f, lm in zip(frames, found, strict=True) if lm is not None]
-    frame, lm = candidates[len(candidates) // 2] if candidates else (None, None)
-    return np.stack(rows), float(info.fps), frame, lm
+    middle, middle_lm = candidates[len(candidates) // 2] if candidates else (None, None)
+    return np.stack(rows), float(info.fps), middle, middle_lm
 
 
 def clip_audio(path: Path | str) -> tuple[Audio | None, str]:
@@ -236,8 +236,8 @@ def prepare_dataset(
             say(f"writing {name}")
             latent = latent_from_motion(motion, basis=basis, fps=fps)
             audio, note = clip_audio(names[name])
-            has_audio = note == "speech"
-            if not has_audio:  # the features of silence, as long as the clip
+            has_audio = audio is not None and note == "speech"
+            if audio is None or not has_audio:  # the features of silence, as long as the clip
                 audio = Audio(np.zeros(max(1, round(len(latent) / fps * 16_000)), np.float32), 16_000)
             feats = audio_features(audio, fps=fps, n_frames=len(latent), encoder=encoder)
             np.savez(staging / f"{name}.npz", latent=latent, audio=feats, fps=np.float32(fps))
