@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -190,7 +190,7 @@ class Settings(BaseSettings):
         return self.consent_master_key_file or self.keys_dir / "consent-master.key"
 
     @classmethod
-    def for_tests(cls, data_dir: Path, **overrides: object) -> Settings:
+    def for_tests(cls, data_dir: Path, **overrides: Any) -> Settings:
         """Settings that ignore the process environment (tests build their own)."""
         return cls.model_construct(data_dir=Path(data_dir), **overrides)
 
