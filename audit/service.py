@@ -58,6 +58,7 @@ from audit.schemas import (
 
 logger = logging.getLogger(__name__)
 
+# SQLModel makes __table__ on table classes but its stubs do not declare it (ignores below)
 ENTRIES = AuditEntry.__table__  # type: ignore[attr-defined]
 CHECKPOINTS = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 EXPORT_FORMAT = "likeness-audit-export/1"

@@ -76,10 +76,12 @@ class Cue:
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Cue:
-        turn = str(data["turn"])
+        turn, at_ms = str(data["turn"]), data["at_ms"]
         if turn not in _SIGN:
             raise ValueError(f"a cue turns left or right, not {turn!r}")
-        return cls(at_s=int(data["at_ms"]) / 1000, turn=turn)  # type: ignore[arg-type, call-overload]
+        if not isinstance(at_ms, int | float | str):
+            raise ValueError(f"a cue's time is a number of milliseconds, not {at_ms!r}")
+        return cls(at_s=int(at_ms) / 1000, turn="left" if turn == "left" else "right")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ at twice the size first and halves with area averaging (no aliasing from ``warpA
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -59,9 +60,10 @@ class CropGeometry:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, float]) -> CropGeometry:
+    def from_dict(cls, values: dict[str, Any]) -> CropGeometry:
+        """From a model card's JSON (unknown keys are left out)."""
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        return cls(**known)  # type: ignore[arg-type]
+        return cls(**known)
 
 
 def anchors(points: np.ndarray) -> np.ndarray:

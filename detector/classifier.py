@@ -370,8 +370,8 @@ class ClassifierRun:
             boxes = [self._boxes[i] for i in w if i in self._boxes]
             if len(boxes) < len(w) // 2 or any(i not in self._grey for i in w):
                 continue
-            box = tuple(float(v) for v in np.median(np.array(boxes), axis=0))
-            value = frozen_texture([self._grey[i] for i in w], box, scale=self._grey_scale)  # type: ignore[arg-type]
+            x0, y0, x1, y1 = (float(v) for v in np.median(np.array(boxes), axis=0))
+            value = frozen_texture([self._grey[i] for i in w], (x0, y0, x1, y1), scale=self._grey_scale)
             if value is not None:
                 values.append(value)
         return float(np.median(values)) if values else None

@@ -132,6 +132,7 @@ class JobStore:
 
     def _lock_partner(self, session: Session, partner_id: str) -> None:
         dialect = session.get_bind().dialect.name
+        # ignores below: sqlmodel's exec() is typed for select/update/delete only; it runs text() as SQLAlchemy does
         if dialect == "postgresql":
             session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:key))").bindparams(  # type: ignore[call-overload]
                 key=f"likeness.jobs.{partner_id}"))

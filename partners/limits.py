@@ -43,6 +43,7 @@ class RateLimiter:
             "ON CONFLICT (partner_id, minute) DO UPDATE SET count = rate_windows.count + 1 RETURNING count")
         try:
             with Session(self._engine) as session:
+                # sqlmodel's exec() is typed for select/update/delete only; it runs text() as SQLAlchemy does
                 count = session.exec(statement.bindparams(p=partner_id, m=minute)).scalar_one()  # type: ignore[call-overload]
                 if epoch % 60 < 2:  # about once a minute, forget windows older than an hour
                     session.exec(text("DELETE FROM rate_windows WHERE minute < :old").bindparams(  # type: ignore[call-overload]

@@ -402,8 +402,8 @@ class PartnerService:
         if not isinstance(session_id, str) or not _SESSION.match(session_id):
             return False
         with self._session() as session:
-            gone = session.execute(delete(AdminSession).where(
-                col(AdminSession.id_hash) == hash_admin_session(session_id))).rowcount  # type: ignore[attr-defined]
+            gone = session.exec(delete(AdminSession).where(
+                col(AdminSession.id_hash) == hash_admin_session(session_id))).rowcount
             session.commit()
         return bool(gone)
 

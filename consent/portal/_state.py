@@ -129,8 +129,8 @@ class PortalState:
         """Delete every expired draft and session; how many rows went."""
         now = self._clock()
         with self._session() as session:
-            gone = session.execute(delete(PortalDraft).where(col(PortalDraft.expires_at) <= now)).rowcount  # type: ignore[attr-defined]
-            gone += session.execute(delete(PortalSession).where(col(PortalSession.expires_at) <= now)).rowcount  # type: ignore[attr-defined]
+            gone = session.exec(delete(PortalDraft).where(col(PortalDraft.expires_at) <= now)).rowcount
+            gone += session.exec(delete(PortalSession).where(col(PortalSession.expires_at) <= now)).rowcount
             session.commit()
         return int(gone or 0)
 
