@@ -77,7 +77,7 @@ def score_plot(report: DetectionReport) -> np.ndarray | None:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(9.2, 3.0), dpi=100)
-    FigureCanvasAgg(figure)
+    canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     t = np.array([f["t_s"] for f in cls.frame_scores])
     s = np.array([f["score"] for f in cls.frame_scores])
@@ -98,9 +98,8 @@ def score_plot(report: DetectionReport) -> np.ndarray | None:
     axes.grid(alpha=0.3)
     axes.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     figure.tight_layout()
-    canvas = figure.canvas
     canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def _provenance(report: DetectionReport) -> str:
