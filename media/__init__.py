@@ -13,7 +13,6 @@ are decoded through a :class:`Sandbox` (a confined child process), so that a dec
 memory bomb or a hang fails one call, never the caller's process.
 """
 
-from media._mp4writer import Mp4Writer
 from media.audio import Audio, read_audio
 from media.errors import MediaError, MediaTooLargeError
 from media.image import read_image
@@ -28,7 +27,6 @@ __all__ = [
     "MediaError",
     "MediaTooLargeError",
     "MediaType",
-    "Mp4Writer",
     "Sandbox",
     "VideoInfo",
     "iter_frames",

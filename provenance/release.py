@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from likeness.files import fsync_dir
-from media import Audio, MediaError, Mp4Writer, iter_frames
+from media import Audio, MediaError, iter_frames
+from media._mp4writer import Mp4Writer  # private to this module: the one writer of generated video
 from provenance.c2pa import GenerationClaim, sign_mp4, verify_mp4
 from provenance.errors import ProvenanceError, ReleaseError
 from provenance.identity import ProvenanceIdentity

@@ -31,6 +31,7 @@ from provenance.samples import selftest_claim
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [
     "likeness", "media", "faces", "policy", "consent", "audit", "generator", "provenance", "detector", "gateway",
+    "partners", "generations", "speech", "training",
 ]
 
 
