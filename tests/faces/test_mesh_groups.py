@@ -90,6 +90,8 @@ def test_public_surface():
         "FaceBackendError", "FaceError", "FaceLandmarks", "FaceTooSmallError", "FaceTracker", "LandmarkBackend",
         "MediapipeBackend", "MultipleFacesError", "NoFaceError", "default_backend", "eye_openness", "find_face",
         "head_pose", "interocular", "mouth_opening",
+        # used by other packages (alignment, statement checks, the gate)
+        "MOUTH_CORNERS", "eye_centres", "normalised", "require_calibration",
         # identity (tests/faces/test_identity*.py)
         "Calibration", "Comparison", "DLIB_CALIBRATION", "DlibBackend", "Embedding", "IdentityBackend",
         "IdentityModelError", "InsightFaceBackend", "MatchResult", "compare_faces", "embed_face",
