@@ -54,7 +54,7 @@ class GenerationOut(BaseModel):
         "id": "gen_0123456789abcdef", "status": "released", "consent_id": "cns_" + "0" * 32, "purpose": "education"}})
 
     id: str = Field(description="gen_ + 16 hex digits; also the watermark id in every frame")
-    status: Literal["queued", "running", "released", "cancelled", "failed"]
+    status: JobStatus
     consent_id: str
     consent_revision: int
     purpose: str
@@ -159,7 +159,7 @@ Rt = Annotated[Runtime, Depends(runtime)]
 def _out(job: GenerationJob) -> GenerationOut:
     decision = job.decision or {}
     return GenerationOut(
-        id=job.id, status=job.status, consent_id=job.consent_id, consent_revision=job.consent_revision,  # type: ignore[arg-type]
+        id=job.id, status=JobStatus(job.status), consent_id=job.consent_id, consent_revision=job.consent_revision,
         purpose=job.purpose, controls=job.controls or {},
         decision=DecisionOut(allowed=bool(decision.get("allowed", True)), reasons=list(decision.get("reasons", [])),
                              policy_version=str(decision.get("policy_version", job.policy_version))),

@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, TypeVar
 
 import click
 import typer
@@ -32,6 +32,8 @@ from likeness import LikenessError, __version__
 if TYPE_CHECKING:
     from detector import Classifier, DetectionReport
     from gateway.settings import Settings
+
+_T = TypeVar("_T")
 
 app = typer.Typer(
     name="likeness", help="Likeness: responsible release of talking-face video.", no_args_is_help=True,
@@ -151,12 +153,14 @@ def demo(
     """
     from gateway.demo import run_demo
     from generator import Controls
+    from generator.motion import EMOTION_NAMES, GAZES
 
     for given in (portrait, audio):
         if given is not None and not given.is_file():
             raise LikenessError(f"no such file: {given}")
     settings = _settings()
-    controls = Controls(intensity=intensity, gaze=gaze, emotion=emotion, zoom=zoom,  # type: ignore[arg-type]
+    controls = Controls(intensity=intensity, gaze=_choice(gaze, GAZES, what="--gaze"),
+                        emotion=_choice(emotion, EMOTION_NAMES, what="--emotion"), zoom=zoom,
                         still_head=still_head, seed=seed)
     report, released = run_demo(settings, portrait=portrait, audio=audio, out=out_path, backend=backend,
                                 controls=controls, transcript=transcript, console=err)
@@ -210,6 +214,14 @@ def _print_report(report: DetectionReport) -> None:
     from detector import render_text
 
     render_text(report, console=out)
+
+
+def _choice(value: str, choices: tuple[_T, ...], *, what: str) -> _T:
+    """``value`` as one of ``choices`` (typed as the choice), or a one-line error naming them."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise LikenessError(f"{what} must be one of {', '.join(map(str, choices))}, not {value!r}")
 
 
 def _configure_logging(verbose: int) -> None:

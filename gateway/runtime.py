@@ -10,6 +10,7 @@ embedded consumer of ``likeness serve``, or ``likeness worker``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,14 +69,13 @@ class Runtime:
         jobs = JobStore(engine)
         blobs = BlobStore(settings.data_dir)
         queue = queue or JobQueue.open(redis_url=settings.redis_url, sqlite_path=settings.jobs_db_path)
+        gate = Gate(jobs=jobs, rates=RateLimiter(engine), blobs=blobs, registry=registry, identity=identity,
+                    policies=policies, queue=queue, audit=audit_sink(audit_log, role="partner"),
+                    max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes,
+                    grant_logged=lambda consent: grant_logged(audit_log, consent))
         runtime = cls(settings=settings, engine=engine, jobs=jobs, blobs=blobs, registry=registry,
                       identity=identity, partners=PartnerService(engine), policies=policies, audit_log=audit_log,
-                      queue=queue, gate=None)  # type: ignore[arg-type]
-        runtime.gate = Gate(jobs=jobs, rates=RateLimiter(engine), blobs=blobs, registry=registry, identity=identity,
-                            policies=policies,
-                            queue=queue, audit=runtime.auditor("partner"),
-                            max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes,
-                            grant_logged=lambda consent: grant_logged(audit_log, consent))
+                      queue=queue, gate=gate)
         if with_worker:
             runtime.attach_worker()
         return runtime
@@ -104,21 +104,28 @@ class Runtime:
 
     def auditor(self, role: str) -> AuditSink:
         """An ``audit(kind, **facts)`` callable that logs as ``role`` (partner facts name the actor)."""
+        return audit_sink(self.audit_log, role=role,
+                          worker_name=lambda: self.worker.name if self.worker is not None else None)
 
-        def record(kind: AuditKind, /, **facts: Any) -> None:
-            partner = facts.pop("partner_id", None)
-            if role == "partner":
-                actor = f"partner:{partner}/key:{facts.get('api_key_id')}"
-            elif role == "worker" and self.worker is not None:
-                actor = f"worker:{self.worker.name}"
-            else:
-                actor = role
-            consent_id = facts.pop("consent_id", None)
-            generation_id = facts.pop("generation_id", None)
-            self.audit_log.append(kind, actor=actor, data=facts, partner=partner, consent_id=consent_id,
-                                  generation_id=generation_id)
 
-        return record
+def audit_sink(log: AuditLog, *, role: str, worker_name: Callable[[], str | None] = lambda: None) -> AuditSink:
+    """A sink appending to ``log`` as ``role``: a partner's key, the named worker, or the role itself is the actor."""
+
+    def record(kind: AuditKind, /, **facts: Any) -> None:
+        partner = facts.pop("partner_id", None)
+        name = worker_name() if role == "worker" else None
+        if role == "partner":
+            actor = f"partner:{partner}/key:{facts.get('api_key_id')}"
+        elif name is not None:
+            actor = f"worker:{name}"
+        else:
+            actor = role
+        consent_id = facts.pop("consent_id", None)
+        generation_id = facts.pop("generation_id", None)
+        log.append(kind, actor=actor, data=facts, partner=partner, consent_id=consent_id,
+                   generation_id=generation_id)
+
+    return record
 
 
 PUBLIC_FILES = ("keys/root.pem", "keys/issuing.pem", "keys/signing.pem", "keys/chain.pem")  # certificates

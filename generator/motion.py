@@ -33,6 +33,10 @@ from generator.pose import FramePose
 from generator.speech import SpeechTrack
 
 Emotion = Literal["neutral", "happy", "sad", "surprised", "angry"]
+Gaze = Literal["camera", "free"]
+#: The choices, typed (command lines and training pick from these).
+EMOTION_NAMES: tuple[Emotion, ...] = ("neutral", "happy", "sad", "surprised", "angry")
+GAZES: tuple[Gaze, ...] = ("camera", "free")
 EMOTIONS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"smile": 0.55, "brow_raise": 0.1},
@@ -48,7 +52,7 @@ class Controls:
     """What a user can set. ``intensity`` scales head, brow and gaze motion (0: none, 2: lively)."""
 
     intensity: float = 1.0
-    gaze: Literal["camera", "free"] = "camera"
+    gaze: Gaze = "camera"
     emotion: Emotion = "neutral"
     zoom: float = 1.0
     still_head: bool = False

@@ -43,6 +43,7 @@ from detector.classifier import Classifier
 from detector.dataset import save_tracks, source_tracks
 from detector.report import ClassifierEvidence
 from generator import Controls, get_generator
+from generator.motion import EMOTION_NAMES, GAZES
 from likeness import LikenessError
 from media import Audio, MediaError, iter_frames, probe_video, read_audio
 
@@ -105,8 +106,9 @@ def make_twins(clip: RealClip, *, donors: list[Audio], index: int, seed: int) ->
     own = clip.audio if clip.audio is not None else donors[index % len(donors)]
     other = donors[(index + 1) % len(donors)]
     controls_b = Controls(
-        emotion=str(rng.choice(["neutral", "happy", "sad", "surprised", "angry"])),  # type: ignore[arg-type]
-        intensity=float(rng.uniform(0.6, 1.6)), gaze=str(rng.choice(["camera", "free"])),  # type: ignore[arg-type]
+        # an index drawn by rng.choice(n) is the same draw as rng.choice of an n-item list
+        emotion=EMOTION_NAMES[int(rng.choice(len(EMOTION_NAMES)))],
+        intensity=float(rng.uniform(0.6, 1.6)), gaze=GAZES[int(rng.choice(len(GAZES)))],
         zoom=float(rng.uniform(0.9, 1.15)), seed=int(rng.integers(1 << 30)),
     )
     plans = [("twinA", clip.frames[0], own, Controls(seed=int(rng.integers(1 << 30)))),
@@ -138,7 +140,7 @@ def still_sources(
             ok, jpeg = cv2.imencode(".jpg", resized, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(60, 96))])
             portrait = cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED) if ok else resized
             audio = _trim(read_audio(speech[(index + k) % len(speech)]).to_mono(), seconds=seconds)
-            controls = Controls(emotion=str(rng.choice(["neutral", "happy", "sad"])),  # type: ignore[arg-type]
+            controls = Controls(emotion=EMOTION_NAMES[int(rng.choice(3))],  # neutral, happy or sad
                                 intensity=float(rng.uniform(0.7, 1.4)), seed=int(rng.integers(1 << 30)))
             try:
                 frames = list(generator.prepare(portrait, audio, controls=controls).frames())
