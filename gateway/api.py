@@ -14,12 +14,13 @@ jobs: another partner's job id answers 404, exactly like an id that does not exi
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +28,8 @@ from gateway.runtime import Runtime
 from generations import GenerationJob, GenerationRequest, JobStatus, MediaUpload, Refusal
 from likeness import LikenessError
 from partners import AuthenticatedPartner
+
+logger = logging.getLogger("likeness.http")
 
 _ID = r"^gen_[0-9a-f]{16}$"
 _CONSENT = r"^cns_[0-9a-f]{32}$"
@@ -315,9 +318,23 @@ def error_body(exc: LikenessError) -> dict[str, Any]:
                       "policy_version": getattr(exc, "policy_version", None)}}
 
 
+def error_response(exc: LikenessError, *, request_id: str = "-") -> JSONResponse:
+    """The JSON error answer for ``exc``, with Retry-After and WWW-Authenticate where they apply (5xx are logged)."""
+    headers = {}
+    retry = getattr(exc, "retry_after_s", None)
+    if retry is not None:
+        headers["Retry-After"] = str(retry)
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    status = exc.http_status if 400 <= exc.http_status < 600 else 500
+    if status >= 500:
+        logger.error("request %s failed: %s: %s", request_id, type(exc).__name__, exc)
+    return JSONResponse(error_body(exc), status_code=status, headers=headers)
+
+
 def _snake(name: str) -> str:
     out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
     return out.removesuffix("_error")
 
 
-__all__ = ["error_body", "router"]
+__all__ = ["error_body", "error_response", "router"]

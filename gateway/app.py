@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from audit import AuditKind
-from gateway.api import error_body
+from gateway.api import error_response
 from gateway.api import router as api_router
 from gateway.edge import Edge, edge_key
 from gateway.runtime import Runtime
@@ -83,17 +83,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
 
     @app.exception_handler(LikenessError)
     async def likeness_error(request: Request, exc: LikenessError) -> JSONResponse:
-        headers = {}
-        retry = getattr(exc, "retry_after_s", None)
-        if retry is not None:
-            headers["Retry-After"] = str(retry)
-        if exc.http_status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        status = exc.http_status if 400 <= exc.http_status < 600 else 500
-        if status >= 500:
-            logger.error("request %s failed: %s: %s", getattr(request.state, "request_id", "-"),
-                         type(exc).__name__, exc)
-        return JSONResponse(error_body(exc), status_code=status, headers=headers)
+        return error_response(exc, request_id=getattr(request.state, "request_id", "-"))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

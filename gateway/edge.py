@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import error_body
+from gateway.api import error_response
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from generations import Refusal
@@ -353,17 +353,8 @@ def _bearer(scope: Scope) -> str | None:
 
 
 def _error(exc: LikenessError) -> Response:
-    """The JSON error the app's handler would give (with Retry-After and WWW-Authenticate where they apply)."""
-    headers = {}
-    retry = getattr(exc, "retry_after_s", None)
-    if retry is not None:
-        headers["Retry-After"] = str(retry)
-    if exc.http_status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    status = exc.http_status if 400 <= exc.http_status < 600 else 500
-    if status >= 500:
-        logger.error("edge: %s: %s", type(exc).__name__, exc)
-    return JSONResponse(error_body(exc), status_code=status, headers=headers)
+    """The JSON error the app's handler would give."""
+    return error_response(exc, request_id="edge")
 
 
 __all__ = ["BodyCaps", "Edge", "PortalLimits", "client_address", "edge_key", "parse_proxies"]
