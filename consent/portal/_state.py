@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete
@@ -47,6 +47,14 @@ def _secret_hash(secret: str) -> str:
 
 def _secret_key(secret: str) -> bytes:
     return hashlib.sha256(b"likeness/portal-key/v1\x00" + secret.encode()).digest()
+
+
+_Row = TypeVar("_Row", PortalDraft, PortalSession)
+_COOKIE_PREFIX = {PortalDraft: "drf", PortalSession: "mgs"}
+
+
+def _new_id(table: type[PortalDraft | PortalSession]) -> str:
+    return f"{_COOKIE_PREFIX[table]}_{secrets.token_hex(_ID_CHARS // 2)}"
 
 
 def _split(cookie: str | None, prefix: str) -> tuple[str, str] | None:
@@ -141,25 +149,34 @@ class PortalState:
         self.purge()
         secret = secrets.token_urlsafe(32)
         now = self._clock()
-        row = PortalDraft(id="drf_" + secrets.token_hex(16), secret_hash=_secret_hash(secret), created_at=now,
+        row = PortalDraft(id=_new_id(PortalDraft), secret_hash=_secret_hash(secret), created_at=now,
                           expires_at=now + DRAFT_TTL)
         with self._session() as session:
             session.add(row)
             session.commit()
         return Draft(row, _secret_key(secret)), f"{row.id}.{secret}"
 
-    def draft(self, cookie: str | None) -> Draft | None:
-        """The live draft the cookie opens, or None (no cookie, unknown, wrong secret, expired)."""
-        parts = _split(cookie, "drf")
+    def _opened(self, cookie: str | None, table: type[_Row]) -> tuple[_Row, str] | None:
+        """The row of ``table`` the cookie names and the cookie's secret, if the secret is the row's (not yet
+        checked: expiry)."""
+        parts = _split(cookie, _COOKIE_PREFIX[table])
         if parts is None:
             return None
         row_id, secret = parts
         with self._session() as session:
-            row = session.get(PortalDraft, row_id)
+            row = session.get(table, row_id)
         if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
             return None
+        return row, secret
+
+    def draft(self, cookie: str | None) -> Draft | None:
+        """The live draft the cookie opens, or None (no cookie, unknown, wrong secret, expired)."""
+        found = self._opened(cookie, PortalDraft)
+        if found is None:
+            return None
+        row, secret = found
         if row.expires_at <= self._clock():
-            self.delete_draft(row_id)
+            self.delete_draft(row.id)
             return None
         return Draft(row, _secret_key(secret))
 
@@ -187,7 +204,7 @@ class PortalState:
         self.purge()
         secret = secrets.token_urlsafe(32)
         now = self._clock()
-        session_id = "mgs_" + secrets.token_hex(16)
+        session_id = _new_id(PortalSession)
         row = PortalSession(id=session_id, secret_hash=_secret_hash(secret), consent_id=consent_id,
                             sealed_token=seal(_secret_key(secret), token.encode(),
                                               aad=_session_aad(session_id, consent_id)),
@@ -199,16 +216,12 @@ class PortalState:
 
     def signed_in(self, cookie: str | None) -> tuple[str, str, str] | None:
         """(session id, consent id, management token) for a live session cookie, or None."""
-        parts = _split(cookie, "mgs")
-        if parts is None:
+        found = self._opened(cookie, PortalSession)
+        if found is None:
             return None
-        row_id, secret = parts
-        with self._session() as session:
-            row = session.get(PortalSession, row_id)
-        if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
-            return None
+        row, secret = found
         if row.expires_at <= self._clock():
-            self.end_session(row_id)
+            self.end_session(row.id)
             return None
         try:
             token = open_sealed(_secret_key(secret), bytes(row.sealed_token),

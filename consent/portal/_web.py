@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import jinja2
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "portal"
 STATIC = Path(__file__).resolve().parent.parent / "static" / "portal"
@@ -61,20 +61,41 @@ def environment() -> jinja2.Environment:
     return env
 
 
+class Answer(Exception):
+    """Raised by a route's helper to answer with ``response`` instead (a refused form, a finished registration,
+    an ended session); :class:`PortalRoute` sends it, with the security headers."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 class PortalRoute(APIRoute):
-    """A route whose responses all carry the security headers (and no-store unless they set their own cache)."""
+    """A route whose responses all carry the security headers (and no-store unless they set their own cache),
+    and that answers an :class:`Answer` raised on the way with its page."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            response = await original(request)
+            try:
+                response = await original(request)
+            except Answer as answer:
+                response = answer.response
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             response.headers.setdefault("Cache-Control", "no-store")
             return response
 
         return handler
+
+
+class PortalRouter(APIRouter):
+    """The portal's router; ``timings`` holds the last photo and statement check in ms, for measurements."""
+
+    def __init__(self) -> None:
+        super().__init__(prefix=PREFIX, route_class=PortalRoute, include_in_schema=False)
+        self.timings: dict[str, float] = {}
 
 
 class Pages:

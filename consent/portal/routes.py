@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse
 from sqlalchemy.engine import Engine
@@ -28,7 +28,7 @@ from consent.portal import _scope_form
 from consent.portal._pow import POW_BITS, POW_TTL, ProofOfWork, WorkRefused
 from consent.portal._state import Draft, PortalState, challenge_json, seal_references
 from consent.portal._uploads import MAX_PHOTOS, Refused, check_photos, check_recording, private_file, read_form
-from consent.portal._web import DRAFT_COOKIE, PREFIX, SESSION_COOKIE, STATIC, Pages, PortalRoute, csrf_ok
+from consent.portal._web import DRAFT_COOKIE, PREFIX, SESSION_COOKIE, STATIC, Answer, Pages, PortalRouter, csrf_ok
 from consent.schemas import ConsentScope, ConsentStatus, EvidenceCreate
 from consent.service import ConsentService
 from consent.statement import CHALLENGE_TTL, issue_challenge, verify_statement
@@ -60,7 +60,7 @@ def portal_router(
     pow_ttl: timedelta = POW_TTL,
     forensics: Forensics | Off | None = None,
     cues: Off | None = None,
-) -> APIRouter:
+) -> PortalRouter:
     """The consent portal under ``/consent``, as a router the gateway includes (``app.include_router``).
 
     ``registry`` is the consent registry; ``engine`` the same migrated database (the portal keeps
@@ -81,8 +81,8 @@ def portal_router(
     state = PortalState(engine, clock=now)
     pages = Pages(secure_cookies=secure_cookies)
     work = ProofOfWork(engine, key=pow_key or secrets.token_bytes(32), bits=pow_bits, ttl=pow_ttl, clock=now)
-    router = APIRouter(prefix=PREFIX, route_class=PortalRoute, include_in_schema=False)
-    timings: dict[str, float] = {}
+    router = PortalRouter()
+    timings = router.timings
 
     def emit(kind: AuditKind, details: dict[str, Any]) -> None:
         if on_event is None:
@@ -113,24 +113,23 @@ def portal_router(
             "page and send it again."))
 
     async def checked_form(request: Request) -> Any:
-        """The posted form, or the refusal to answer with: too large or malformed, or without our CSRF value."""
-        form = await _small_form(request)
-        if isinstance(form, Response):
-            return form
+        """The posted form (without files); else :class:`Answer` with the refusal: too large or malformed, or
+        without our CSRF value."""
+        try:
+            form = await read_form(request, max_bytes=_FORM_BYTES)
+        except Refused as exc:
+            refusal = Response(exc.message, status_code=exc.status, media_type="text/plain; charset=utf-8")
+            raise Answer(refusal) from None
         if not csrf_ok(request, form.get("csrf")):
-            return refused_csrf(request)
+            raise Answer(refused_csrf(request))
         return form
 
-    async def draft_and_form(request: Request) -> tuple[Draft, Any] | Response:
-        """This browser's draft and its posted form, or the page to answer with instead: the registration
-        is gone, or the form is too large, malformed or without our CSRF value."""
+    def current_draft(request: Request) -> Draft:
+        """This browser's registration; else :class:`Answer` with the start page saying it is gone."""
         draft = draft_of(request)
         if draft is None:
-            return gone(request)
-        form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
-        return draft, form
+            raise Answer(gone(request))
+        return draft
 
     def redirect(path: str) -> Response:
         return RedirectResponse(PREFIX + path, status_code=303)
@@ -158,8 +157,6 @@ def portal_router(
     @router.post("/start")
     async def begin(request: Request) -> Response:
         form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
         try:
             await run_in_threadpool(work.verify, form.get("pow_challenge"), form.get("pow_solution"))
         except WorkRefused as exc:
@@ -174,9 +171,7 @@ def portal_router(
 
     @router.post("/cancel")
     async def cancel(request: Request) -> Response:
-        form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
+        await checked_form(request)  # sized and CSRF-checked, though it carries nothing else
         draft = draft_of(request)
         if draft is not None:
             state.delete_draft(draft.id)
@@ -187,16 +182,12 @@ def portal_router(
 
     @router.get("/photos")
     def photos_page(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
+        draft = current_draft(request)
         return pages.render(request, "photos.html", **step_context(draft))
 
     @router.post("/photos")
     async def photos_upload(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
+        draft = current_draft(request)
         try:
             form = await read_form(request, max_bytes=max_upload_bytes, max_files=MAX_PHOTOS + 1)
         except Refused as exc:
@@ -225,9 +216,7 @@ def portal_router(
 
     @router.get("/scope")
     def scope_page(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
+        draft = current_draft(request)
         if not draft.row.reference_count:
             return redirect("/photos")
         return pages.render(request, "scope.html", choice=_scope_form.ScopeChoice.from_json(
@@ -236,10 +225,8 @@ def portal_router(
 
     @router.post("/scope")
     async def scope_submit(request: Request) -> Response:
-        posted = await draft_and_form(request)
-        if isinstance(posted, Response):
-            return posted
-        draft, form = posted
+        draft = current_draft(request)
+        form = await checked_form(request)
         if not draft.row.reference_count:
             return redirect("/photos")
         choice = _scope_form.parse(form.fields)
@@ -269,19 +256,15 @@ def portal_router(
 
     @router.get("/statement")
     def statement_page(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
+        draft = current_draft(request)
         if draft.challenge() is None:
             return redirect("/scope" if draft.row.reference_count else "/photos")
         return pages.render(request, "statement.html", **statement_context(draft))
 
     @router.post("/statement/new")
     async def new_passcode(request: Request) -> Response:
-        posted = await draft_and_form(request)
-        if isinstance(posted, Response):
-            return posted
-        draft, _ = posted
+        draft = current_draft(request)
+        await checked_form(request)
         if not draft.row.scope_summary:
             return redirect("/scope")
         challenge = issue_challenge(draft.row.scope_summary, now=now())
@@ -290,9 +273,7 @@ def portal_router(
 
     @router.post("/statement")
     async def statement_upload(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
+        draft = current_draft(request)
         challenge = draft.challenge()
         if challenge is None:
             return redirect("/scope")
@@ -350,9 +331,7 @@ def portal_router(
 
     @router.get("/review")
     def review_page(request: Request) -> Response:
-        draft = draft_of(request)
-        if draft is None:
-            return gone(request)
+        draft = current_draft(request)
         if not draft.row.statement:
             return redirect("/statement")
         return pages.render(request, "review.html", scope=_scope_of(draft), described=_scope_form.describe(
@@ -360,10 +339,8 @@ def portal_router(
 
     @router.post("/finish")
     async def finish(request: Request) -> Response:
-        posted = await draft_and_form(request)
-        if isinstance(posted, Response):
-            return posted
-        draft, form = posted
+        draft = current_draft(request)
+        form = await checked_form(request)
         if not draft.row.statement:
             return redirect("/statement")
         scope = _scope_of(draft)
@@ -406,6 +383,14 @@ def portal_router(
     def signed_in(request: Request) -> tuple[str, str, str] | None:
         return state.signed_in(request.cookies.get(SESSION_COOKIE))
 
+    def current_session(request: Request) -> tuple[str, str, str]:
+        """This browser's management session (id, consent id, token); else :class:`Answer` with the sign-in page."""
+        session = signed_in(request)
+        if session is None:
+            raise Answer(pages.render(request, "manage_login.html", status=403,
+                                      error="Your session ended: sign in again."))
+        return session
+
     def manage_page(request: Request, session: tuple[str, str, str], *, status: int = 200,
                     **extra: Any) -> Response:
         _, consent_id, token = session
@@ -431,8 +416,6 @@ def portal_router(
     @router.post("/manage/sign-in")
     async def sign_in(request: Request) -> Response:
         form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
         consent_id, token = form.get("consent_id").strip(), form.get("token").strip()
         try:
             await run_in_threadpool(registry.view, consent_id, token=token)
@@ -448,9 +431,7 @@ def portal_router(
 
     @router.post("/manage/sign-out")
     async def sign_out(request: Request) -> Response:
-        form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
+        await checked_form(request)  # sized and CSRF-checked, though it carries nothing else
         session = signed_in(request)
         if session is not None:
             state.end_session(session[0])
@@ -461,11 +442,7 @@ def portal_router(
     @router.post("/manage/revoke")
     async def revoke(request: Request) -> Response:
         form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
-        session = signed_in(request)
-        if session is None:
-            return pages.render(request, "manage_login.html", status=403, error="Your session ended: sign in again.")
+        session = current_session(request)
         _, consent_id, token = session
         reason = form.get("reason").strip() or "revoked by the subject through the consent portal"  # optional
         try:
@@ -480,19 +457,13 @@ def portal_router(
 
     @router.get("/manage/erase")
     def erase_page(request: Request) -> Response:
-        session = signed_in(request)
-        if session is None:
-            return pages.render(request, "manage_login.html", status=403, error="Your session ended: sign in again.")
+        session = current_session(request)
         return pages.render(request, "erase.html", consent_id=session[1])
 
     @router.post("/manage/erase")
     async def erase(request: Request) -> Response:
         form = await checked_form(request)
-        if isinstance(form, Response):
-            return form
-        session = signed_in(request)
-        if session is None:
-            return pages.render(request, "manage_login.html", status=403, error="Your session ended: sign in again.")
+        session = current_session(request)
         if form.get("confirm") != "yes":
             return pages.render(request, "erase.html", status=422, consent_id=session[1], error=(
                 "Tick the box to confirm that you want your data erased."))
@@ -508,16 +479,7 @@ def portal_router(
                                         "embeddings_shredded": receipt.embeddings_shredded})
         return redirect("/manage?done=erased")
 
-    router.timings = timings  # type: ignore[attr-defined]  # the last photo and statement check, for measurements
     return router
-
-
-async def _small_form(request: Request) -> Any:
-    """A form without files (at most 64 KiB), or the page that refuses it."""
-    try:
-        return await read_form(request, max_bytes=_FORM_BYTES)
-    except Refused as exc:
-        return Response(exc.message, status_code=exc.status, media_type="text/plain; charset=utf-8")
 
 
 def _scope_of(draft: Draft) -> ConsentScope:
