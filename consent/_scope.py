@@ -84,21 +84,17 @@ def evaluate(
     else:
         refuse(("purpose.not_listed", f"purpose {purpose!r} is not among the purposes the consent names"))
 
-    if rev.languages is not None:
-        if language is None:
-            refuse(("language.unstated", f"the consent is limited to languages {', '.join(rev.languages)}; "
-                    "the request states none"))
-        elif language.lower() in rev.languages:
-            allow(("language.listed", f"language {language!r} is named in the consent"))
+    for kind, kinds, listed, stated, normal in (
+        ("language", "languages", rev.languages, language, language and language.lower()),
+        ("territory", "territories", rev.territories, territory, territory and territory.upper()),
+    ):
+        if listed is None:
+            continue
+        if stated is None:
+            refuse((f"{kind}.unstated", f"the consent is limited to {kinds} {', '.join(listed)}; the request states "
+                    "none"))
+        elif normal in listed:
+            allow((f"{kind}.listed", f"{kind} {stated!r} is named in the consent"))
         else:
-            refuse(("language.not_listed", f"language {language!r} is not among {', '.join(rev.languages)}"))
-
-    if rev.territories is not None:
-        if territory is None:
-            refuse(("territory.unstated", f"the consent is limited to territories {', '.join(rev.territories)}; "
-                    "the request states none"))
-        elif territory.upper() in rev.territories:
-            allow(("territory.listed", f"territory {territory!r} is named in the consent"))
-        else:
-            refuse(("territory.not_listed", f"territory {territory!r} is not among {', '.join(rev.territories)}"))
+            refuse((f"{kind}.not_listed", f"{kind} {stated!r} is not among {', '.join(listed)}"))
     return result
