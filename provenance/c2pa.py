@@ -128,6 +128,16 @@ class C2paReport:
         return dataclasses.asdict(self)
 
 
+def _layout(path: Path, *, error: type[SigningError | VerificationError], verb: str) -> Layout:
+    """The MP4's box layout; an unreadable file or one that is not BMFF raises ``error``."""
+    try:
+        return read_layout(path)
+    except BmffError as exc:
+        raise error(f"cannot {verb} {path.name}: {exc}") from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def sign_mp4(src: Path, dest: Path, *, claim: GenerationClaim, signer: ClaimSigner) -> SignedManifest:
     """Embed a signed manifest for ``claim`` into a copy of ``src`` written at ``dest``.
 
@@ -137,12 +147,7 @@ def sign_mp4(src: Path, dest: Path, *, claim: GenerationClaim, signer: ClaimSign
     started = time.perf_counter()
     src, dest = Path(src), Path(dest)
     _check_claim(claim)
-    try:
-        layout = read_layout(src)
-    except BmffError as exc:
-        raise SigningError(f"cannot sign {src.name}: {exc}") from None
-    except OSError as exc:
-        raise SigningError(f"cannot read {src}: {exc.strerror or exc}") from None
+    layout = _layout(src, error=SigningError, verb="sign")
     if dest.exists():
         raise SigningError(f"refusing to overwrite {dest}")
     partial = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.c2pa-partial")
@@ -194,12 +199,7 @@ def verify_mp4(path: Path, *, trust_anchors_pem: bytes | None) -> C2paReport:
     not BMFF); a file without a manifest is ``absent``, not an error.
     """
     path = Path(path)
-    try:
-        layout = read_layout(path)
-    except BmffError as exc:
-        raise VerificationError(f"cannot verify {path.name}: {exc}") from None
-    except OSError as exc:
-        raise VerificationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    layout = _layout(path, error=VerificationError, verb="verify")
     base: dict[str, Any] = {
         "trust_anchors_configured": trust_anchors_pem is not None,
         "hidden_boxes": _hidden_data(path, layout),
