@@ -4,7 +4,7 @@
 >>> leaves = [leaf_hash(bytes([i])) for i in range(3)]
 >>> tree = CompactRange()
 >>> _ = [tree.append(leaf) for leaf in leaves]
->>> tree.root() == node_hash(node_hash(leaves[0], leaves[1]), leaves[2])
+>>> tree.root() == node_hash(node_hash(leaves[0], right=leaves[1]), right=leaves[2])
 True
 
 - leaf = SHA-256(0x00 ‖ entry), node = SHA-256(0x01 ‖ left ‖ right); the hash of the empty tree
@@ -35,7 +35,7 @@ def leaf_hash(entry: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + entry).digest()
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
+def node_hash(left: bytes, *, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
@@ -65,7 +65,7 @@ def fold(subtrees: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     root = subtrees[-1]
     for sub in reversed(subtrees[:-1]):
-        root = node_hash(sub, root)
+        root = node_hash(sub, right=root)
     return root
 
 
@@ -84,7 +84,7 @@ class CompactRange:
         size, current = 1, leaf
         while self._sizes and self._sizes[-1] == size:
             self._sizes.pop()
-            current = node_hash(self._hashes.pop(), current)
+            current = node_hash(self._hashes.pop(), right=current)
             size *= 2
         self._sizes.append(size)
         self._hashes.append(current)
@@ -103,12 +103,12 @@ def subtree_from_stored(index: int, leaf: bytes, stored: Callable[[int], bytes])
     """
     current, width = leaf, 1
     while width < lowbit(index + 1):
-        current = node_hash(stored(index - width), current)
+        current = node_hash(stored(index - width), right=current)
         width *= 2
     return current
 
 
-def range_hash(start: int, end: int, *, leaf: Callable[[int], bytes], stored: Callable[[int], bytes]) -> bytes:
+def range_hash(start: int, *, end: int, leaf: Callable[[int], bytes], stored: Callable[[int], bytes]) -> bytes:
     """MTH of leaves ``start`` … ``end - 1`` from stored leaf hashes and stored subtree hashes."""
     n = end - start
     if n <= 0:
@@ -118,11 +118,11 @@ def range_hash(start: int, end: int, *, leaf: Callable[[int], bytes], stored: Ca
     if lowbit(end) == n:  # the subtree stored with leaf end - 1 covers exactly start … end - 1
         return stored(end - 1)
     k = split_point(n)
-    return node_hash(range_hash(start, start + k, leaf=leaf, stored=stored),
-                     range_hash(start + k, end, leaf=leaf, stored=stored))
+    return node_hash(range_hash(start, end=start + k, leaf=leaf, stored=stored),
+                     right=range_hash(start + k, end=end, leaf=leaf, stored=stored))
 
 
-def inclusion_path(index: int, size: int, mth: Oracle) -> list[bytes]:
+def inclusion_path(index: int, *, size: int, mth: Oracle) -> list[bytes]:
     """RFC 9162 §2.1.3.1 PATH(index, D[0:size])."""
 
     def path(m: int, start: int, end: int) -> list[bytes]:
@@ -137,7 +137,7 @@ def inclusion_path(index: int, size: int, mth: Oracle) -> list[bytes]:
     return path(index, 0, size)
 
 
-def consistency_path(old_size: int, new_size: int, mth: Oracle) -> list[bytes]:
+def consistency_path(old_size: int, *, new_size: int, mth: Oracle) -> list[bytes]:
     """RFC 9162 §2.1.4.1 PROOF(old_size, D[0:new_size]) (empty when either size is 0 or both are equal)."""
 
     def subproof(m: int, start: int, end: int, complete: bool) -> list[bytes]:
@@ -163,13 +163,13 @@ def verify_inclusion(leaf: bytes, *, index: int, size: int, path: Sequence[bytes
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            r = node_hash(p, r)
+            r = node_hash(p, right=r)
             if not fn & 1:
                 while not fn & 1 and fn != 0:
                     fn >>= 1
                     sn >>= 1
         else:
-            r = node_hash(r, p)
+            r = node_hash(r, right=p)
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == root
@@ -198,14 +198,14 @@ def verify_consistency(*, old_size: int, new_size: int, old_root: bytes, new_roo
         if sn == 0:
             return False
         if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
+            fr = node_hash(c, right=fr)
+            sr = node_hash(c, right=sr)
             if not fn & 1:
                 while not fn & 1 and fn != 0:
                     fn >>= 1
                     sn >>= 1
         else:
-            sr = node_hash(sr, c)
+            sr = node_hash(sr, right=c)
         fn >>= 1
         sn >>= 1
     return fr == old_root and sr == new_root and sn == 0

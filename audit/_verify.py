@@ -119,7 +119,8 @@ class StreamVerifier:
         public = self._keys.get(row.key_id)
         if public is None:
             return f"its tree head is signed by key {row.key_id}, which is not a known audit key"
-        if not verifies(public, tree_head_message(index + 1, row.root_hash, time_text), row.signature):
+        message = tree_head_message(index + 1, root_hash=row.root_hash, time_text=time_text)
+        if not verifies(public, message=message, signature=row.signature):
             return "its tree head's signature does not verify (forged or altered)"
         self._good_root = root
         self.checked += 1

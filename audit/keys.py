@@ -70,7 +70,7 @@ def public_key_from_text(text: str) -> bytes:
     return raw
 
 
-def verifies(public_raw: bytes, message: bytes, signature: bytes) -> bool:
+def verifies(public_raw: bytes, *, message: bytes, signature: bytes) -> bool:
     """Does ``signature`` verify over ``message`` under the Ed25519 public key ``public_raw``?"""
     try:
         Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, message)

@@ -3,7 +3,7 @@
 >>> from audit.schemas import AuditKind, tree_head_message
 >>> AuditKind("consent.revoked") is AuditKind.CONSENT_REVOKED
 True
->>> tree_head_message(3, "ab" * 32, "2026-11-25T09:30:00.000000Z").decode().splitlines()[:2]
+>>> tree_head_message(3, root_hash="ab" * 32, time_text="2026-11-25T09:30:00.000000Z").decode().splitlines()[:2]
 ['likeness.audit.tree-head.v1', '3']
 
 A tree head is signed over :func:`tree_head_message`: four lines of text (a fixed origin, the
@@ -27,7 +27,7 @@ from audit.keys import verifies
 TREE_HEAD_ORIGIN = "likeness.audit.tree-head.v1"
 
 
-def tree_head_message(tree_size: int, root_hash: str, time_text: str) -> bytes:
+def tree_head_message(tree_size: int, *, root_hash: str, time_text: str) -> bytes:
     """The bytes an audit tree head's Ed25519 signature covers."""
     return f"{TREE_HEAD_ORIGIN}\n{tree_size}\n{root_hash}\n{time_text}\n".encode()
 
@@ -94,7 +94,7 @@ class Checkpoint(BaseModel):
     signature: str = Field(description="base64 Ed25519 signature over tree_head_message(tree_size, root, time)")
 
     def message(self) -> bytes:
-        return tree_head_message(self.tree_size, self.root_hash, utc_text(self.created_at))
+        return tree_head_message(self.tree_size, root_hash=self.root_hash, time_text=utc_text(self.created_at))
 
     def verifies(self, public_key: bytes) -> bool:
         """Does the signature verify under ``public_key`` (32 raw bytes)?"""
@@ -102,7 +102,7 @@ class Checkpoint(BaseModel):
             signature = base64.b64decode(self.signature, validate=True)
         except ValueError:
             return False
-        return verifies(public_key, self.message(), signature)
+        return verifies(public_key, message=self.message(), signature=signature)
 
 
 class InclusionProof(BaseModel):

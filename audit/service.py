@@ -140,7 +140,7 @@ class AuditLog:
             leaf = _merkle.leaf_hash(body.encode())
             subtree = _merkle.subtree_from_stored(index, leaf, stored.__getitem__)
             root = _merkle.fold([stored[e] for e in ends[:-1]] + [subtree])
-            signature = key.sign(tree_head_message(index + 1, root.hex(), time_text))
+            signature = key.sign(tree_head_message(index + 1, root_hash=root.hex(), time_text=time_text))
             row = {"leaf_index": index, "kind": kind.value, "created_at": parse_utc(time_text), "actor": actor,
                    **fields, "body": body, "leaf_hash": leaf.hex(), "subtree_hash": subtree.hex(),
                    "root_hash": root.hex(), "key_id": key.key_id, "signature": signature}
@@ -165,7 +165,7 @@ class AuditLog:
                     raise AuditIntegrityError(f"the tree head of entry {size - 1} does not verify: "
                                               "run `likeness audit verify`; no checkpoint was signed")
             created = parse_utc(utc_text(self._clock()))
-            signature = key.sign(tree_head_message(size, root, utc_text(created)))
+            signature = key.sign(tree_head_message(size, root_hash=root, time_text=utc_text(created)))
             conn.execute(insert(CHECKPOINTS).values(tree_size=size, root_hash=root, created_at=created,
                                                     key_id=key.key_id, signature=signature))
         return Checkpoint(tree_size=size, root_hash=root, created_at=created, key_id=key.key_id,
@@ -250,7 +250,7 @@ class AuditLog:
                 raise AuditNotFoundError(f"entry {index} is not in a tree of {size} entries")
             hashes = _Hashes(conn)
             root = self._checked_root(hashes, size)
-            path = _merkle.inclusion_path(index, size, hashes.mth)
+            path = _merkle.inclusion_path(index, size=size, mth=hashes.mth)
             return InclusionProof(index=index, tree_size=size, leaf_hash=hashes.leaf(index).hex(),
                                   path=[p.hex() for p in path], root_hash=root)
 
@@ -263,7 +263,7 @@ class AuditLog:
             hashes = _Hashes(conn)
             old_root = self._checked_root(hashes, old_size) if old_size else _merkle.EMPTY_ROOT.hex()
             new_root = self._checked_root(hashes, size) if size else _merkle.EMPTY_ROOT.hex()
-            path = _merkle.consistency_path(old_size, size, hashes.mth)
+            path = _merkle.consistency_path(old_size, new_size=size, mth=hashes.mth)
             return ConsistencyProof(old_size=old_size, new_size=size, old_root=old_root, new_root=new_root,
                                     path=[p.hex() for p in path])
 
@@ -420,7 +420,7 @@ class _Hashes:
         return self._row(index)[2]
 
     def mth(self, start: int, end: int) -> bytes:
-        return _merkle.range_hash(start, end, leaf=self.leaf, stored=self.stored)
+        return _merkle.range_hash(start, end=end, leaf=self.leaf, stored=self.stored)
 
 
 def verify_export(lines: Iterable[str], *, public_keys: Iterable[bytes],

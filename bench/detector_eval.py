@@ -78,7 +78,7 @@ def fold_classifier(card_path: Path, fold_json: Path, work: Path) -> Classifier:
     stacking = json.loads(fold_json.read_text()).get("stacking")
     if json.loads(card_path.read_text()).get("stacking") and not stacking:
         sys.exit(f"{fold_json} has no combined model: run `likeness detector stack` first")
-    return Classifier.load(fold_card(card_path, fold_json.with_suffix(".onnx"), work, stacking=stacking))
+    return Classifier.load(fold_card(card_path, onnx_path=fold_json.with_suffix(".onnx"), work=work, stacking=stacking))
 
 
 def score(path: Path, classifier: Classifier) -> dict:

@@ -123,7 +123,7 @@ def verify_history(
         if sha256_hex(content) != rev.content_hash:
             raise ConsentTamperedError(f"{where} was modified after it was signed: its content no longer matches "
                                        f"its hash ({outside})")
-        valid = keys.verifies(content, bytes(rev.signature), signed_by=rev.signing_key_id)
+        valid = keys.verifies(content, signature=bytes(rev.signature), signed_by=rev.signing_key_id)
         if valid is None:
             raise ConsentTamperedError(f"{where} claims a signing key ({rev.signing_key_id}) this platform does not "
                                        "know: it was forged, or a retired key's public half is not configured")
@@ -151,7 +151,8 @@ def verify_history(
                                    f"signed history ends at revision {last.revision} ({outside})")
     if consent.head_hash != last.content_hash:
         raise ConsentTamperedError(f"consent {cid}'s head hash does not match its current revision ({outside})")
-    valid = keys.verifies(head_content(consent), bytes(consent.head_signature), signed_by=consent.signing_key_id)
+    valid = keys.verifies(head_content(consent), signature=bytes(consent.head_signature),
+                         signed_by=consent.signing_key_id)
     if not valid:
         raise ConsentTamperedError(f"consent {cid}'s row does not match its signature: its subject, head or token "
                                    f"was changed ({outside})")

@@ -61,13 +61,13 @@ def key_id(material: bytes) -> str:
     return hashlib.sha256(b"likeness-key-id" + material).hexdigest()[:16]
 
 
-def seal(key: bytes, plaintext: bytes, *, aad: bytes) -> bytes:
+def seal(key: bytes, *, plaintext: bytes, aad: bytes) -> bytes:
     """AES-256-GCM: ``0x01 ‖ nonce ‖ ciphertext ‖ tag``, authenticated together with ``aad``."""
     nonce = os.urandom(NONCE_BYTES)
     return SEAL_VERSION + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
-def open_sealed(key: bytes, blob: bytes, *, aad: bytes) -> bytes:
+def open_sealed(key: bytes, *, blob: bytes, aad: bytes) -> bytes:
     """The plaintext of :func:`seal`'s blob; :class:`SealError` when it does not authenticate."""
     if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != SEAL_VERSION:
         raise SealError("not a sealed blob of a known version")

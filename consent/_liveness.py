@@ -5,7 +5,7 @@
 >>> rng = np.random.default_rng(0)
 >>> voice = np.convolve(rng.random(250), np.ones(5) / 5, mode="same")
 >>> mouth = np.roll(voice, 2) + 0.01 * rng.standard_normal(250)     # lips lag the sound by 2 frames
->>> corr, lag = lip_sync(mouth, voice, max_lag=5)
+>>> corr, lag = lip_sync(mouth, loudness=voice, max_lag=5)
 >>> round(corr, 2) > 0.9, lag
 (True, 2)
 
@@ -41,7 +41,7 @@ def _smooth(x: np.ndarray) -> np.ndarray:
     return np.convolve(np.pad(filled, 1, mode="edge"), np.ones(3) / 3, mode="valid")
 
 
-def lip_sync(mouth: np.ndarray, loudness: np.ndarray, *, max_lag: int) -> tuple[float, int]:
+def lip_sync(mouth: np.ndarray, *, loudness: np.ndarray, max_lag: int) -> tuple[float, int]:
     """The best correlation of ``mouth`` with ``loudness`` within ±``max_lag`` frames, and its lag.
 
     ``mouth`` may hold NaN (no face); the correlation is 0 where either series is constant.

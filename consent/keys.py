@@ -107,7 +107,7 @@ class ConsentKeys:
     def sign(self, message: bytes) -> bytes:
         return self.signing_key.sign(message)
 
-    def verifies(self, message: bytes, signature: bytes, *, signed_by: str) -> bool | None:
+    def verifies(self, message: bytes, *, signature: bytes, signed_by: str) -> bool | None:
         """``True``/``False`` for a valid/invalid signature; ``None`` when key ``signed_by`` is unknown here."""
         public = self.verify_keys.get(signed_by)
         if public is None:

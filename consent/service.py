@@ -252,7 +252,7 @@ class ConsentService:
                 f"master key is {self._keys.master_key_id}: point LIKENESS_CONSENT_MASTER_KEY_FILE at the right key"
             )
         try:
-            key = open_sealed(self._keys.master_key, bytes(row.wrapped_key), aad=_dek_aad(subject_id))
+            key = open_sealed(self._keys.master_key, blob=bytes(row.wrapped_key), aad=_dek_aad(subject_id))
         except SealError:
             raise ConsentTamperedError(
                 "a subject's wrapped data key does not authenticate under the master key: it was changed outside "
@@ -274,7 +274,7 @@ class ConsentService:
             row = ReferenceEmbedding(id=_new_id("ref"), subject_id=subject_id, model_version=item.model_version,
                                      dim=item.dim, created_at=self._clock())
             plaintext = np.ascontiguousarray(item.vector, dtype="<f4").tobytes()
-            row.ciphertext = seal(data_key, plaintext, aad=_embedding_aad(row))
+            row.ciphertext = seal(data_key, plaintext=plaintext, aad=_embedding_aad(row))
             rows.append(row)
         return rows
 
@@ -284,7 +284,7 @@ class ConsentService:
             if row.ciphertext is None:
                 continue
             try:
-                plain = open_sealed(data_key, bytes(row.ciphertext), aad=_embedding_aad(row))
+                plain = open_sealed(data_key, blob=bytes(row.ciphertext), aad=_embedding_aad(row))
             except SealError:
                 raise ConsentTamperedError(
                     f"reference embedding {row.id} does not authenticate under its subject's data key: it was "
@@ -353,7 +353,7 @@ class ConsentService:
         subject = Subject(id=_new_id("sub"), created_at=now)
         data_key = secrets.token_bytes(KEY_BYTES)
         wrapped = SubjectDataKey(subject_id=subject.id, master_key_id=self._keys.master_key_id, created_at=now,
-                                 wrapped_key=seal(self._keys.master_key, data_key, aad=_dek_aad(subject.id)))
+                                 wrapped_key=seal(self._keys.master_key, plaintext=data_key, aad=_dek_aad(subject.id)))
         token = new_token()
         consent = Consent(id=_new_id("cns"), subject_id=subject.id, current_revision=1, head_hash="",
                           token_prefix=token_prefix(token), token_hash=hash_token(token), created_at=now,

@@ -439,7 +439,7 @@ def _liveness_check(frames: _Frames, *, audio: np.ndarray) -> Check:
                      f"the lips do not move (mouth opening varies by {spread:.4f} of the face height, at least "
                      f"{MIN_MOUTH_STD} is needed): record yourself, live, reading the statement aloud — not a photo")
     loudness = _liveness.loudness_envelope(audio, rate=16000, fps=frames.fps, n_frames=len(mouth))
-    corr, lag = _liveness.lip_sync(mouth, loudness, max_lag=max(1, round(MAX_LAG_S * frames.fps)))
+    corr, lag = _liveness.lip_sync(mouth, loudness=loudness, max_lag=max(1, round(MAX_LAG_S * frames.fps)))
     if corr >= MIN_LIP_SYNC:
         return Check("liveness", True, corr,
                      f"the lips move with the voice (correlation {corr:.2f} at {1000 * lag / frames.fps:+.0f} ms)")

@@ -2,7 +2,7 @@
 
 >>> import numpy as np
 >>> from faces._align import ARCFACE_TEMPLATE, similarity_transform, template_for
->>> matrix = similarity_transform(ARCFACE_TEMPLATE * 2 + 10, ARCFACE_TEMPLATE)
+>>> matrix = similarity_transform(ARCFACE_TEMPLATE * 2 + 10, target=ARCFACE_TEMPLATE)
 >>> np.round(matrix, 6) + 0.0                 # halves, and shifts back by 5 px
 array([[ 0.5,  0. , -5. ],
        [ 0. ,  0.5, -5. ]])
@@ -50,7 +50,7 @@ def template_for(size: int) -> np.ndarray:
     return template
 
 
-def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+def similarity_transform(source: np.ndarray, *, target: np.ndarray) -> np.ndarray:
     """The 2×3 least-squares similarity (rotation, uniform scale, shift) taking ``source`` onto ``target``.
 
     Umeyama's closed form, as ``skimage.transform.SimilarityTransform`` estimates it.
@@ -75,8 +75,8 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def align_arcface(rgb: np.ndarray, keypoints: np.ndarray, *, size: int = 112) -> np.ndarray:
+def align_arcface(rgb: np.ndarray, *, keypoints: np.ndarray, size: int = 112) -> np.ndarray:
     """The ``size``² RGB crop of the face whose five ``keypoints`` are given, aligned on the ArcFace template."""
     image = as_rgb(rgb, what="image")
-    matrix = similarity_transform(keypoints, template_for(size))
+    matrix = similarity_transform(keypoints, target=template_for(size))
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))

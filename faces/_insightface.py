@@ -105,7 +105,7 @@ class InsightFaceBackend:
 
     def preprocess(self, rgb: np.ndarray, face: FaceLandmarks) -> np.ndarray:
         """The model's input for ``face``: the aligned crop as a normalised ``[1, 3, S, S]`` float32 RGB blob."""
-        crop = align_arcface(as_rgb(rgb, what="portrait"), five_keypoints(face), size=self.input_size)
+        crop = align_arcface(as_rgb(rgb, what="portrait"), keypoints=five_keypoints(face), size=self.input_size)
         blob = (crop.astype(np.float32) - np.float32(self.mean)) / np.float32(self.std)
         return np.ascontiguousarray(blob.transpose(2, 0, 1)[None])
 

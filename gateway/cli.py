@@ -408,7 +408,7 @@ def detector_train(
                                                 if stills else ""),
                  log=lambda line: err.print(line, markup=False))
     if folds != 0:  # the combination with the frozen-texture cue is fitted out of fold (docs/detector.md)
-        card = stack_model(work / "model", data, seconds=seconds, seed=seed,
+        card = stack_model(work / "model", data=data, seconds=seconds, seed=seed,
                            progress=lambda what: err.print(what, markup=False))
     out.print(str(card))
 
@@ -429,7 +429,7 @@ def detector_stack(
 
     if form not in ("tied", "free") or cue not in ("always", "auto", "never"):
         raise LikenessError("--form is tied or free; --cue is always, auto or never")
-    out.print(str(stack_model(model, data, seconds=seconds, seed=seed, work=work, form=form, cue=cue,
+    out.print(str(stack_model(model, data=data, seconds=seconds, seed=seed, work=work, form=form, cue=cue,
                               progress=lambda what: err.print(what, markup=False))))
 
 

@@ -15,9 +15,9 @@ The portal's upload routes check the registration's draft cookie themselves befo
 byte (consent/portal/routes.py); its start route asks for a proof-of-work (consent/portal/_pow.py).
 
 >>> caps = BodyCaps(max_upload_bytes=50 * 2**20)
->>> caps.for_request("POST", "/v1/generations") == 2 * 50 * 2**20 + 64 * 1024
+>>> caps.for_request("POST", path="/v1/generations") == 2 * 50 * 2**20 + 64 * 1024
 True
->>> caps.for_request("POST", "/v1/consents/cns_0/check"), caps.for_request("GET", "/v1/me")
+>>> caps.for_request("POST", path="/v1/consents/cns_0/check"), caps.for_request("GET", path="/v1/me")
 (65536, 1024)
 >>> client_address({"client": ("10.0.0.2", 5), "headers": [(b"x-forwarded-for", b"203.0.113.9, 10.0.0.1")]},
 ...                trusted=parse_proxies("10.0.0.0/8"))
@@ -76,7 +76,7 @@ class BodyCaps:
 
     max_upload_bytes: int
 
-    def for_request(self, method: str, path: str) -> int:
+    def for_request(self, method: str, *, path: str) -> int:
         if method not in ("POST", "PUT", "PATCH"):
             return BODYLESS_BYTES
         if path == "/v1/generations":
@@ -190,7 +190,7 @@ class Edge:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        cap = self.caps.for_request(method, path)
+        cap = self.caps.for_request(method, path=path)
         if path == "/v1" or path.startswith("/v1/"):
             refusal = await self._partner(scope)
             if refusal is not None:

@@ -142,7 +142,7 @@ class Gate:
         """Decide, log and (when allowed) queue; returns the job and whether it was created now."""
         request_sha = _request_sha256(request)
         if request.idempotency_key is not None:
-            existing = self.jobs.find_idempotent(caller.partner.id, request.idempotency_key)
+            existing = self.jobs.find_idempotent(caller.partner.id, key=request.idempotency_key)
             if existing is not None:
                 if existing.request_sha256 != request_sha:
                     raise Refusal("this Idempotency-Key was already used for a different request", status=409,
@@ -188,8 +188,8 @@ class Gate:
                 facts: dict[str, Any], decided_on: PolicyRequest) -> tuple[GenerationJob, bool]:
         job_id = generation_id_for(new_watermark_id())
         portrait_kind, audio_kind = kinds
-        self.blobs.put_input(job_id, f"portrait.{portrait_kind.value}", request.portrait.data)
-        self.blobs.put_input(job_id, f"audio.{audio_kind.value}", request.audio.data)
+        self.blobs.put_input(job_id, name=f"portrait.{portrait_kind.value}", data=request.portrait.data)
+        self.blobs.put_input(job_id, name=f"audio.{audio_kind.value}", data=request.audio.data)
         try:
             job = self.jobs.create(JobCreate(
                 id=job_id, partner_id=caller.partner.id, partner_name=caller.partner.name, api_key_id=caller.key_id,

@@ -87,7 +87,7 @@ class JobStore:
 
     # ------------------------------------------------------------------ creating
 
-    def find_idempotent(self, partner_id: str, key: str) -> GenerationJob | None:
+    def find_idempotent(self, partner_id: str, *, key: str) -> GenerationJob | None:
         with self._session() as session:
             return session.exec(select(GenerationJob).where(
                 GenerationJob.partner_id == partner_id, GenerationJob.idempotency_key == key)).first()
@@ -124,7 +124,7 @@ class JobStore:
             except IntegrityError:
                 session.rollback()
                 if job.idempotency_key is not None:
-                    existing = self.find_idempotent(job.partner_id, job.idempotency_key)
+                    existing = self.find_idempotent(job.partner_id, key=job.idempotency_key)
                     if existing is not None:
                         return existing
                 raise

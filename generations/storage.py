@@ -12,13 +12,13 @@ after the gate (another person's face under this consent) fails closed with
 
 >>> import tempfile; from pathlib import Path
 >>> store = BlobStore(Path(tempfile.mkdtemp()))
->>> path = store.put_input("gen_00000000000000aa", "portrait.jpg", b"\\xff\\xd8 a jpeg")
->>> path.name, store.input_path("gen_00000000000000aa", "portrait.jpg").read_bytes()[:2]
+>>> path = store.put_input("gen_00000000000000aa", name="portrait.jpg", data=b"\\xff\\xd8 a jpeg")
+>>> path.name, store.input_path("gen_00000000000000aa", name="portrait.jpg").read_bytes()[:2]
 ('portrait.jpg', b'\\xff\\xd8')
 >>> import hashlib; good = hashlib.sha256(b"\\xff\\xd8 a jpeg").hexdigest()
->>> store.read_verified("gen_00000000000000aa", "portrait", sha256=good)[:2]
+>>> store.read_verified("gen_00000000000000aa", role="portrait", sha256=good)[:2]
 b'\\xff\\xd8'
->>> store.read_verified("gen_00000000000000aa", "portrait", sha256="0" * 64)
+>>> store.read_verified("gen_00000000000000aa", role="portrait", sha256="0" * 64)
 Traceback (most recent call last):
 ...
 generations.errors.InputTamperedError: the stored portrait of gen_00000000000000aa is not the file the gate checked ...
@@ -61,13 +61,13 @@ class BlobStore:
         if name is not None and not _NAME.match(name):
             raise StorageError(f"not an input name: {name!r}")
 
-    def input_path(self, job_id: str, name: str) -> Path:
+    def input_path(self, job_id: str, *, name: str) -> Path:
         self._check(job_id, name)
         return self.inputs_root / job_id / name
 
-    def put_input(self, job_id: str, name: str, data: bytes) -> Path:
+    def put_input(self, job_id: str, *, name: str, data: bytes) -> Path:
         """Write one input atomically (temporary name, fsync, rename)."""
-        dest = self.input_path(job_id, name)
+        dest = self.input_path(job_id, name=name)
         try:
             private_dir(dest.parent)
             tmp = dest.with_name(f".{name}.{secrets.token_hex(4)}.part")
@@ -81,7 +81,7 @@ class BlobStore:
             raise StorageError(f"could not store the job's input: {exc.strerror or exc}") from exc
         return dest
 
-    def input_of(self, job_id: str, role: str) -> Path:
+    def input_of(self, job_id: str, *, role: str) -> Path:
         """The stored input of ``role`` (``portrait`` or ``audio``), whatever its extension."""
         self._check(job_id, f"{role}.bin")
         found = sorted((self.inputs_root / job_id).glob(f"{role}.*"))
@@ -89,14 +89,14 @@ class BlobStore:
             raise StorageError(f"the {role} of {job_id} is no longer stored")
         return found[0]
 
-    def read_verified(self, job_id: str, role: str, *, sha256: str, max_bytes: int | None = None) -> bytes:
+    def read_verified(self, job_id: str, *, role: str, sha256: str, max_bytes: int | None = None) -> bytes:
         """The stored input of ``role``, read once into memory and returned only if its SHA-256 is ``sha256``.
 
         Decode the returned bytes, never the file again: what is decoded is what was hashed. A
         file whose hash differs, that grew past ``max_bytes``, or that is a symbolic link raises
         :class:`InputTamperedError`; a missing one :class:`StorageError`.
         """
-        path = self.input_of(job_id, role)
+        path = self.input_of(job_id, role=role)
         digest = hashlib.sha256()
         chunks: list[bytes] = []
         size = 0

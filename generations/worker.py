@@ -274,9 +274,10 @@ class GenerationWorker:
 
     def _generate_and_release(self, job: GenerationJob) -> tuple[str, int]:
         # the bytes the gate hashed, or InputTamperedError; decoded from memory, never re-read from disk
-        portrait_data = self.blobs.read_verified(job.id, "portrait", sha256=job.portrait_sha256,
+        portrait_data = self.blobs.read_verified(job.id, role="portrait", sha256=job.portrait_sha256,
                                                  max_bytes=self.max_input_bytes)
-        audio_data = self.blobs.read_verified(job.id, "audio", sha256=job.audio_sha256, max_bytes=self.max_input_bytes)
+        audio_data = self.blobs.read_verified(job.id, role="audio", sha256=job.audio_sha256,
+                                              max_bytes=self.max_input_bytes)
         portrait = SANDBOX.read_image(portrait_data)
         audio = SANDBOX.read_audio(audio_data)
         controls = Controls(**job.controls) if job.controls else Controls()

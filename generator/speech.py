@@ -162,7 +162,7 @@ def _phones_for(
         logger.info("no speech above the noise floor: the mouth stays closed")
         return [], "acoustic"
     pcm = _phones.to_pcm16(x)
-    singing = _prosody.singing_likelihood(feats.f0, feats.voiced)
+    singing = _prosody.singing_likelihood(feats.f0, voiced=feats.voiced)
     recognised = None
     if transcript and words_of(transcript):
         recognised = _phones.recognise(pcm)  # the free phone loop: the best any transcript can fit

@@ -24,7 +24,7 @@ reference's ``idwt2((ca, (v, h, d)))`` does, which distorts every frame).
 >>> from provenance._wm_transform import embed_bits, soft_bits
 >>> frame = np.random.default_rng(0).integers(60, 200, (256, 256, 3), dtype=np.uint8)
 >>> bits = np.arange(16) % 2
->>> marked = embed_bits(frame, bits, step=36.0, channel="u")
+>>> marked = embed_bits(frame, bits=bits, step=36.0, channel="u")
 >>> sums, counts = soft_bits(marked, length=16, step=36.0, channel="u")
 >>> bool(((sums > 0) == bits.astype(bool)).all())
 True
@@ -86,13 +86,13 @@ def top_singular(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return s0[..., 0], u[..., 0], v[..., 0]
 
 
-def block_bits(rows: int, cols: int, bits: np.ndarray) -> np.ndarray:
+def block_bits(rows: int, *, cols: int, bits: np.ndarray) -> np.ndarray:
     """The reference's layout: block ``n`` (raster order) carries ``bits[n % len(bits)]``."""
     index = np.arange(rows * cols) % len(bits)
     return np.asarray(bits, np.float32)[index].reshape(rows, cols)
 
 
-def quantise(s0: np.ndarray, bits: np.ndarray, step: float) -> np.ndarray:
+def quantise(s0: np.ndarray, *, bits: np.ndarray, step: float) -> np.ndarray:
     """The nearest value to ``s0`` whose position in its step reads as ``bits`` (¼ for 0, ¾ for 1)."""
     offset = (0.25 + 0.5 * bits) * step
     target = np.round((s0 - offset) / step) * step + offset
@@ -106,12 +106,12 @@ def _blocks_of(rgb: np.ndarray, channel: Channel, block: int) -> tuple[np.ndarra
 
 
 def embed_bits(
-    rgb: np.ndarray, bits: np.ndarray, *, step: float, channel: Channel, block: int = BLOCK
+    rgb: np.ndarray, *, bits: np.ndarray, step: float, channel: Channel, block: int = BLOCK
 ) -> np.ndarray:
     """Return a copy of the RGB uint8 frame with ``bits`` embedded (cyclically, every block)."""
     blocks, rows, cols = _blocks_of(rgb, channel, block)
     s0, u, v = top_singular(blocks)
-    change = quantise(s0, block_bits(rows, cols, bits), step) - s0
+    change = quantise(s0, bits=block_bits(rows, cols=cols, bits=bits), step=step) - s0
     # δ·u·vᵀ per block, halved onto each pixel of the 2×2 pair behind every band coefficient.
     delta = (change * 0.5)[..., None, None] * u[..., :, None] * v[..., None, :]  # (rows, cols, b, b)
     pair = delta.transpose(0, 2, 1, 3).reshape(rows * block, cols * block)

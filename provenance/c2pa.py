@@ -1,7 +1,7 @@
 """C2PA manifests for generated MP4s: sign with our claim, verify against our trust anchors.
 
 >>> from provenance.c2pa import sign_mp4, verify_mp4
->>> signed = sign_mp4(Path("unsigned.mp4"), Path("out.mp4"), claim=claim, signer=signer)  # doctest: +SKIP
+>>> signed = sign_mp4(Path("unsigned.mp4"), dest=Path("out.mp4"), claim=claim, signer=signer)  # doctest: +SKIP
 >>> verify_mp4(Path("out.mp4"), trust_anchors_pem=root_pem).state                       # doctest: +SKIP
 'trusted'
 
@@ -138,7 +138,7 @@ def _layout(path: Path, *, error: type[SigningError | VerificationError], verb: 
         raise error(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def sign_mp4(src: Path, dest: Path, *, claim: GenerationClaim, signer: ClaimSigner) -> SignedManifest:
+def sign_mp4(src: Path, *, dest: Path, claim: GenerationClaim, signer: ClaimSigner) -> SignedManifest:
     """Embed a signed manifest for ``claim`` into a copy of ``src`` written at ``dest``.
 
     ``dest`` appears only on success (written beside it, then renamed); an existing ``dest`` is

@@ -104,7 +104,7 @@ def load_identity(
             raise KeyMaterialError(
                 f"signing identity incomplete: {needed} is missing; run `likeness keys init`"
             )
-    signer = FileKeySigner.from_files(key_file, chain_file, tsa_url=tsa_url)
+    signer = FileKeySigner.from_files(key_file, chain_path=chain_file, tsa_url=tsa_url)
     identity = ProvenanceIdentity(
         signer=signer,
         trust_anchors_pem=anchors_file.read_bytes(),

@@ -115,7 +115,7 @@ def release(
             fps=fps, audio=audio, crf=crf, preset=preset, timings=timings,
         )
         started = time.perf_counter()
-        manifest = sign_mp4(unsigned, signed, claim=claim, signer=identity.signer)
+        manifest = sign_mp4(unsigned, dest=signed, claim=claim, signer=identity.signer)
         timings["sign"] = time.perf_counter() - started
         unsigned.unlink()
 

@@ -9,7 +9,7 @@ cloud KMSs return) is accepted by c2pa-rs 0.91 and converted to COSE's raw form 
 >>> from provenance.pki import init_dev_pki
 >>> from provenance.signing import FileKeySigner
 >>> paths = init_dev_pki(Path(tempfile.mkdtemp()) / "keys")
->>> signer = FileKeySigner.from_files(paths.signing_key, paths.chain)
+>>> signer = FileKeySigner.from_files(paths.signing_key, chain_path=paths.chain)
 >>> signer.alg, len(signer.sign(b"claim")) > 60
 ('es256', True)
 
@@ -115,7 +115,7 @@ class FileKeySigner(ClaimSigner):
         self._key = private_key
 
     @classmethod
-    def from_files(cls, key_path: Path, chain_path: Path, *, tsa_url: str | None = None) -> FileKeySigner:
+    def from_files(cls, key_path: Path, *, chain_path: Path, tsa_url: str | None = None) -> FileKeySigner:
         """Load an unencrypted PKCS#8 PEM key (mode 0600 or stricter) and its PEM chain."""
         key_path, chain_path = Path(key_path), Path(chain_path)
         check_private_file(key_path)

@@ -146,7 +146,7 @@ class WatermarkCodec:
     def embed(self, frame: np.ndarray, watermark_id: int) -> np.ndarray:
         """A marked copy of one RGB uint8 frame (H, W, 3), both sides ≥ 256."""
         _check_frame(frame)
-        return embed_bits(frame, self.layout_bits(watermark_id), step=self.step, channel=CHANNEL, block=BLOCK)
+        return embed_bits(frame, bits=self.layout_bits(watermark_id), step=self.step, channel=CHANNEL, block=BLOCK)
 
     def embed_batch(self, frames: torch.Tensor, watermark_id: int) -> torch.Tensor:
         """Mark a batch of RGB uint8 frames (N, H, W, 3) on their device (CUDA or CPU) with torch."""

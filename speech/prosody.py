@@ -64,7 +64,7 @@ def acoustic_features(x: np.ndarray) -> Features:
     return Features(db=db, loudness=loudness, f0=f0, voiced=voiced, **spectral)
 
 
-def blocks_of(n: int, size: int = 2048) -> list[slice]:
+def blocks_of(n: int, *, size: int = 2048) -> list[slice]:
     """Row blocks that bound memory on long audio (10 minutes: 60 000 frames)."""
     return [slice(i, min(i + size, n)) for i in range(0, max(n, 1), size)]
 
@@ -210,7 +210,7 @@ def semitones(f0: np.ndarray) -> np.ndarray:
     return out
 
 
-def singing_likelihood(f0: np.ndarray, voiced: np.ndarray) -> float:
+def singing_likelihood(f0: np.ndarray, *, voiced: np.ndarray) -> float:
     """0–1: how much the voicing looks sung — the fraction of voiced frames in runs of ≥ 300 ms.
 
     Speech breaks its voicing every few syllables (measured here: at most ~40 % of voiced frames

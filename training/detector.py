@@ -215,7 +215,7 @@ def add_stills(
 # --- the combined model (CNN logit + frozen-texture cue), fitted out of fold on files -------------------
 
 
-def fold_card(card_path: Path, onnx_path: Path, work: Path, *, stacking: dict | None) -> Path:
+def fold_card(card_path: Path, *, onnx_path: Path, work: Path, stacking: dict | None) -> Path:
     """A card for a fold's network: the final card's geometry, thresholds and temperature, the fold's own
     file (hash) and combined model (``stacking``: None for the CNN alone)."""
     import hashlib
@@ -264,7 +264,7 @@ def score_frames(classifier: Classifier, frames: list[np.ndarray], *, fps: float
 
 
 def stack_model(
-    model_dir: Path, data: Path, *, seconds: float = DEFAULT_SECONDS, seed: int = 0, work: Path | None = None,
+    model_dir: Path, *, data: Path, seconds: float = DEFAULT_SECONDS, seed: int = 0, work: Path | None = None,
     form: str = "tied", cue: str = "always", progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Fit the combined model of ``model_dir`` (the ``--out/model`` of ``train``) out of fold and update its card.
@@ -307,7 +307,8 @@ def stack_model(
             donors = _donors(clips, work=scratch)
             for fold in folds:
                 held = json.loads(fold.read_text())["held_out"]
-                classifier = Classifier.load(fold_card(card_path, fold.with_suffix(".onnx"), scratch, stacking=None))
+                classifier = Classifier.load(fold_card(card_path, onnx_path=fold.with_suffix(".onnx"), work=scratch,
+                                                       stacking=None))
                 for clip_name in held:
                     if clip_name not in index_of:
                         continue
@@ -405,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
                        help="always (default): combine; auto: only if it beats the CNN alone on the held-out rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    print(stack_model(args.model, args.data, seconds=args.seconds, seed=args.seed, work=args.work,  # noqa: T201
+    print(stack_model(args.model, data=args.data, seconds=args.seconds, seed=args.seed, work=args.work,  # noqa: T201
                       form=args.form, cue=args.cue, progress=lambda line: print(line, flush=True)))  # noqa: T201
 
 

@@ -13,8 +13,8 @@ starts one registration.
 >>> engine = create_engine("sqlite://"); SQLModel.metadata.create_all(engine)
 >>> work = ProofOfWork(engine, key=bytes(32), bits=8, clock=lambda: datetime(2026, 12, 7, tzinfo=UTC))
 >>> challenge = work.issue()
->>> work.verify(challenge, solve(challenge, bits=8))
->>> work.verify(challenge, solve(challenge, bits=8))
+>>> work.verify(challenge, solution=solve(challenge, bits=8))
+>>> work.verify(challenge, solution=solve(challenge, bits=8))
 Traceback (most recent call last):
 ...
 consent.portal._pow.WorkRefused: this start form was already used: press Start again
@@ -98,7 +98,7 @@ class ProofOfWork:
         payload = f"{_VERSION}.{secrets.token_hex(16)}.{self.bits}.{expires}"
         return f"{payload}.{self._mac(payload)}"
 
-    def verify(self, challenge: object, solution: object) -> None:
+    def verify(self, challenge: object, *, solution: object) -> None:
         """Accept a solved challenge once; raise :class:`WorkRefused` (400 malformed, 403 otherwise)."""
         if not isinstance(challenge, str) or not isinstance(solution, str) or not challenge or not solution:
             raise WorkRefused(400, "your browser did not finish preparing the registration (it needs JavaScript): "

@@ -81,7 +81,7 @@ class Draft:
         if self.row.references is None:
             return []
         try:
-            plain = open_sealed(self.key, bytes(self.row.references), aad=_draft_aad(self.row.id))
+            plain = open_sealed(self.key, blob=bytes(self.row.references), aad=_draft_aad(self.row.id))
         except SealError:
             return []
 
@@ -114,7 +114,7 @@ def _session_aad(session_id: str, consent_id: str) -> bytes:
 def seal_references(draft: Draft, embeddings: Sequence[Embedding]) -> bytes:
     items = [{"vector": base64.b64encode(np.asarray(e.vector, dtype="<f4").tobytes()).decode(), "backend": e.backend,
               "model_version": e.model_version} for e in embeddings]
-    return seal(draft.key, json.dumps(items).encode(), aad=_draft_aad(draft.id))
+    return seal(draft.key, plaintext=json.dumps(items).encode(), aad=_draft_aad(draft.id))
 
 
 def challenge_json(challenge: Challenge) -> dict[str, Any]:
@@ -206,7 +206,7 @@ class PortalState:
         now = self._clock()
         session_id = _new_id(PortalSession)
         row = PortalSession(id=session_id, secret_hash=_secret_hash(secret), consent_id=consent_id,
-                            sealed_token=seal(_secret_key(secret), token.encode(),
+                            sealed_token=seal(_secret_key(secret), plaintext=token.encode(),
                                               aad=_session_aad(session_id, consent_id)),
                             created_at=now, expires_at=now + SESSION_TTL)
         with self._session() as session:
@@ -224,7 +224,7 @@ class PortalState:
             self.end_session(row.id)
             return None
         try:
-            token = open_sealed(_secret_key(secret), bytes(row.sealed_token),
+            token = open_sealed(_secret_key(secret), blob=bytes(row.sealed_token),
                                 aad=_session_aad(row.id, row.consent_id)).decode()
         except SealError:
             return None

@@ -117,10 +117,10 @@ class Pages:
         html = self.env.get_template(template).render(csrf=csrf, prefix=PREFIX, **context)
         response = HTMLResponse(html, status_code=status)
         if fresh:
-            self.set_cookie(response, CSRF_COOKIE, str(nonce), max_age=None)
+            self.set_cookie(response, name=CSRF_COOKIE, value=str(nonce), max_age=None)
         return response
 
-    def set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None) -> None:
+    def set_cookie(self, response: Response, *, name: str, value: str, max_age: int | None) -> None:
         response.set_cookie(name, value, max_age=max_age, path=PREFIX, secure=self.secure, httponly=True,
                             samesite="strict")
 

@@ -158,7 +158,7 @@ def portal_router(
     async def begin(request: Request) -> Response:
         form = await checked_form(request)
         try:
-            await run_in_threadpool(work.verify, form.get("pow_challenge"), form.get("pow_solution"))
+            await run_in_threadpool(work.verify, form.get("pow_challenge"), solution=form.get("pow_solution"))
         except WorkRefused as exc:
             return start_page(request, status=exc.status, draft=draft_of(request), error=_sentence(exc.message))
         old = draft_of(request)
@@ -166,7 +166,8 @@ def portal_router(
             state.delete_draft(old.id)
         draft, cookie = state.new_draft()
         response = redirect("/photos")
-        pages.set_cookie(response, DRAFT_COOKIE, cookie, max_age=int((draft.row.expires_at - now()).total_seconds()))
+        pages.set_cookie(response, name=DRAFT_COOKIE, value=cookie,
+                         max_age=int((draft.row.expires_at - now()).total_seconds()))
         return response
 
     @router.post("/cancel")
@@ -426,7 +427,7 @@ def portal_router(
             return pages.render(request, "manage_login.html", status=exc.http_status, consent_id=consent_id[:64],
                                 error=f"Your consent could not be opened: {exc}.")
         response = redirect("/manage")
-        pages.set_cookie(response, SESSION_COOKIE, state.new_session(consent_id, token=token), max_age=None)
+        pages.set_cookie(response, name=SESSION_COOKIE, value=state.new_session(consent_id, token=token), max_age=None)
         return response
 
     @router.post("/manage/sign-out")

@@ -110,7 +110,7 @@ def test_known_answer_roots():
         tree.append(leaf_hash(entry))
         assert tree.root().hex() == expected
         assert MTH(leaves[:size]).hex() == expected  # this file's transcription of the RFC agrees too
-    assert leaf_hash(b"") == sha256(b"\x00") and node_hash(b"a", b"b") == sha256(b"\x01ab")
+    assert leaf_hash(b"") == sha256(b"\x00") and node_hash(b"a", right=b"b") == sha256(b"\x01ab")
 
 
 SIZES = 40

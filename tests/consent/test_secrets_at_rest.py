@@ -102,8 +102,9 @@ def test_erasure_crypto_shreds_every_embedding(engine, registry, consent_keys, c
         copied = [(row_id, bytes(ct)) for row_id, ct in conn.execute(
             text("SELECT id, ciphertext FROM consent_reference_embeddings WHERE subject_id = :s"), {"s": subject})]
     # Before: the master key opens the subject's data key, and the data key opens each reference.
-    data_key = open_sealed(consent_keys.master_key, wrapped, aad=f"likeness/consent-data-key/v1|{subject}".encode())
-    opened = {np.frombuffer(open_sealed(data_key, ct, aad=_aad(row_id, subject)), "<f4").tobytes()
+    data_key = open_sealed(consent_keys.master_key, blob=wrapped,
+                           aad=f"likeness/consent-data-key/v1|{subject}".encode())
+    opened = {np.frombuffer(open_sealed(data_key, blob=ct, aad=_aad(row_id, subject)), "<f4").tobytes()
               for row_id, ct in copied}
     assert opened == {r.vector.astype("<f4").tobytes() for r in references}
     stored = _stored_bytes(engine)
@@ -128,7 +129,7 @@ def test_erasure_crypto_shreds_every_embedding(engine, registry, consent_keys, c
     assert all(ct not in stored for _, ct in copied)
     for row_id, ct in copied:
         with pytest.raises(SealError):
-            open_sealed(consent_keys.master_key, ct, aad=_aad(row_id, subject))
+            open_sealed(consent_keys.master_key, blob=ct, aad=_aad(row_id, subject))
     with pytest.raises(ConsentErasedError):
         registry.add_reference_embeddings(consent.id, token=token, embeddings=[random_embedding(1)])
     assert registry.get(bystander.id).reference_embeddings == 1  # other subjects keep theirs

@@ -35,7 +35,7 @@ def classifier(tmp_path_factory) -> Classifier:
     work = tmp_path_factory.mktemp("combined")
     onnx = work / card["file"]
     shutil.copy(DEFAULT_CARD.parent / card["file"], onnx)
-    return Classifier.load(fold_card(DEFAULT_CARD, onnx, work, stacking=COMBINED))
+    return Classifier.load(fold_card(DEFAULT_CARD, onnx_path=onnx, work=work, stacking=COMBINED))
 
 
 def test_the_shipped_card_records_the_stack_steps_choice():

@@ -61,7 +61,7 @@ def test_chosen_by_settings_name(model_dir):
 def test_preprocess_is_the_aligned_crop_normalised_nchw_rgb(backend, grace_hopper, grace_hopper_face):
     blob = backend.preprocess(grace_hopper, grace_hopper_face)
     assert blob.shape == (1, 3, 112, 112) and blob.dtype == np.float32 and blob.flags.c_contiguous
-    crop = align_arcface(grace_hopper, five_keypoints(grace_hopper_face), size=112)
+    crop = align_arcface(grace_hopper, keypoints=five_keypoints(grace_hopper_face), size=112)
     assert np.allclose(blob[0], (crop.astype(np.float32).transpose(2, 0, 1) - 127.5) / 127.5)
     assert -1.0 <= blob.min() < -0.5 and 0.5 < blob.max() <= 1.0
     reddened = np.array(grace_hopper)
@@ -72,7 +72,7 @@ def test_preprocess_is_the_aligned_crop_normalised_nchw_rgb(backend, grace_hoppe
 def test_the_aligned_crop_puts_the_keypoints_on_the_arcface_template(grace_hopper, grace_hopper_face):
     keypoints = five_keypoints(grace_hopper_face)
     assert keypoints[0, 0] < keypoints[1, 0] and keypoints[3, 0] < keypoints[4, 0]  # image order, left first
-    matrix = similarity_transform(keypoints, ARCFACE_TEMPLATE)
+    matrix = similarity_transform(keypoints, target=ARCFACE_TEMPLATE)
     mapped = keypoints @ matrix[:, :2].T + matrix[:, 2]
     assert np.abs(mapped - ARCFACE_TEMPLATE).max() < 4.0  # a real face is not exactly the template (px of 112)
     from skimage.transform import SimilarityTransform

@@ -119,7 +119,7 @@ def test_an_idempotency_key_maps_to_one_job(store):
     first = store.create(job(200, key="order-1"))
     twin = store.create(job(201, key="order-1"))  # a racing twin: the unique key returns the first job
     assert twin.id == first.id
-    assert store.find_idempotent("ptn_a", "order-1").id == first.id
+    assert store.find_idempotent("ptn_a", key="order-1").id == first.id
     assert store.create(job(202, key="order-1", partner="ptn_b")).id == "gen_00000000000000ca"
 
 

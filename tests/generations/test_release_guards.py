@@ -102,7 +102,7 @@ def test_an_input_swapped_on_disk_after_the_gate_fails_the_job_with_no_output(id
     gw = idle_gateway
     consent_id, _ = register_consent(gw.runtime, alice)
     job_id = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[0]), speech)
-    stored = gw.runtime.blobs.input_of(job_id, role)
+    stored = gw.runtime.blobs.input_of(job_id, role=role)
     # another person's face under alice's consent; or other words in her voice's place
     swapped = jpeg(bob.portraits[0]) if role == "portrait" else other_words
     stored.write_bytes(swapped)
@@ -124,17 +124,17 @@ def test_read_verified_returns_the_bytes_it_hashed_and_refuses_a_link(tmp_path):
     store = BlobStore(tmp_path)
     job_id = "gen_00000000000000ab"
     data = b"\xff\xd8 the portrait the gate checked"
-    path = store.put_input(job_id, "portrait.jpg", data)
+    path = store.put_input(job_id, name="portrait.jpg", data=data)
     digest = hashlib.sha256(data).hexdigest()
-    assert store.read_verified(job_id, "portrait", sha256=digest) == data
+    assert store.read_verified(job_id, role="portrait", sha256=digest) == data
     with pytest.raises(InputTamperedError):
-        store.read_verified(job_id, "portrait", sha256=digest, max_bytes=len(data) - 1)
+        store.read_verified(job_id, role="portrait", sha256=digest, max_bytes=len(data) - 1)
     elsewhere = tmp_path / "elsewhere.jpg"
     elsewhere.write_bytes(data)  # the same bytes, behind a link: refused all the same
     path.unlink()
     path.symlink_to(elsewhere)
     with pytest.raises(InputTamperedError, match="link"):
-        store.read_verified(job_id, "portrait", sha256=digest)
+        store.read_verified(job_id, role="portrait", sha256=digest)
 
 
 # ------------------------------------------------------------------ finding 12: partner and policy re-checked

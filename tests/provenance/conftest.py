@@ -101,7 +101,7 @@ def c2pa_claim(c2pa_inputs: dict[str, bytes]) -> GenerationClaim:
 
 @pytest.fixture(scope="session")
 def c2pa_signer(pki_paths: PkiPaths) -> FileKeySigner:
-    return FileKeySigner.from_files(pki_paths.signing_key, pki_paths.chain)
+    return FileKeySigner.from_files(pki_paths.signing_key, chain_path=pki_paths.chain)
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +113,7 @@ def c2pa_signed(
 ) -> SignedManifest:
     """The clip signed once with the test PKI (copy it before altering it)."""
     dest = tmp_path_factory.mktemp("signed") / "signed.mp4"
-    return sign_mp4(c2pa_clip, dest, claim=c2pa_claim, signer=c2pa_signer)
+    return sign_mp4(c2pa_clip, dest=dest, claim=c2pa_claim, signer=c2pa_signer)
 
 
 def _sha256(data: bytes) -> str:

@@ -141,7 +141,7 @@ def test_callback_signer_gives_a_trusted_file(
         return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
     signer = CallbackSigner(kms, certificate_chain_pem=pki_paths.chain.read_bytes())
-    signed = sign_mp4(c2pa_clip, tmp_path / "kms.mp4", claim=c2pa_claim, signer=signer)
+    signed = sign_mp4(c2pa_clip, dest=tmp_path / "kms.mp4", claim=c2pa_claim, signer=signer)
     assert calls, "the callback was never used"
     report = verify_mp4(signed.path, trust_anchors_pem=pki_root_pem)
     assert report.state == "trusted"
@@ -235,8 +235,8 @@ def test_a_foreign_pki_is_untrusted(
     c2pa_clip: Path,
     c2pa_claim: GenerationClaim,
 ):
-    foreign = FileKeySigner.from_files(pki_other_paths.signing_key, pki_other_paths.chain)
-    signed = sign_mp4(c2pa_clip, tmp_path / "foreign.mp4", claim=c2pa_claim, signer=foreign)
+    foreign = FileKeySigner.from_files(pki_other_paths.signing_key, chain_path=pki_other_paths.chain)
+    signed = sign_mp4(c2pa_clip, dest=tmp_path / "foreign.mp4", claim=c2pa_claim, signer=foreign)
     report = verify_mp4(signed.path, trust_anchors_pem=pki_root_pem)
     assert report.state == "untrusted"
     assert report.status_codes == ["signingCredential.untrusted"]
@@ -335,11 +335,11 @@ def test_sign_refuses_bad_source_existing_dest_and_bad_claims(
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video")
     with pytest.raises(SigningError, match=r"cannot sign junk\.mp4"):
-        sign_mp4(junk, tmp_path / "a.mp4", claim=c2pa_claim, signer=c2pa_signer)
+        sign_mp4(junk, dest=tmp_path / "a.mp4", claim=c2pa_claim, signer=c2pa_signer)
     existing = tmp_path / "exists.mp4"
     existing.write_bytes(b"keep me")
     with pytest.raises(SigningError, match="refusing to overwrite"):
-        sign_mp4(c2pa_clip, existing, claim=c2pa_claim, signer=c2pa_signer)
+        sign_mp4(c2pa_clip, dest=existing, claim=c2pa_claim, signer=c2pa_signer)
     assert existing.read_bytes() == b"keep me"
     for change, message in [
         ({"watermark_alg": ""}, "watermark_alg is empty"),
@@ -349,7 +349,7 @@ def test_sign_refuses_bad_source_existing_dest_and_bad_claims(
     ]:
         bad = dataclasses.replace(c2pa_claim, **change)
         with pytest.raises(SigningError, match=message):
-            sign_mp4(c2pa_clip, tmp_path / "b.mp4", claim=bad, signer=c2pa_signer)
+            sign_mp4(c2pa_clip, dest=tmp_path / "b.mp4", claim=bad, signer=c2pa_signer)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.mp4", "junk.mp4"]
 
 
@@ -370,7 +370,7 @@ def test_a_failing_callback_leaves_nothing_and_leaks_nothing(
     out_dir.mkdir()
     with pytest.raises(SigningError, match=r"failed to sign the C2PA claim \(RuntimeError\)") as info:
         sign_mp4(
-            c2pa_clip, out_dir / "clip.mp4", claim=c2pa_claim,
+            c2pa_clip, dest=out_dir / "clip.mp4", claim=c2pa_claim,
             signer=CallbackSigner(leaky, certificate_chain_pem=pki_paths.chain.read_bytes()),
         )
     messages.append(str(info.value))
@@ -381,7 +381,7 @@ def test_a_failing_callback_leaves_nothing_and_leaks_nothing(
 
     with pytest.raises(SigningError) as info:
         sign_mp4(
-            c2pa_clip, out_dir / "clip.mp4", claim=c2pa_claim,
+            c2pa_clip, dest=out_dir / "clip.mp4", claim=c2pa_claim,
             signer=CallbackSigner(wrong_bytes, certificate_chain_pem=pki_paths.chain.read_bytes()),
         )
     messages.append(str(info.value))
@@ -391,7 +391,7 @@ def test_a_failing_callback_leaves_nothing_and_leaks_nothing(
     shutil.copyfile(pki_paths.signing_key, loose)
     os.chmod(loose, 0o644)
     with pytest.raises(KeyMaterialError) as key_info:
-        FileKeySigner.from_files(loose, pki_paths.chain)
+        FileKeySigner.from_files(loose, chain_path=pki_paths.chain)
     messages.append(str(key_info.value))
 
     logged = caplog.text + " ".join(str(r.args) for r in caplog.records)

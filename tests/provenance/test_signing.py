@@ -55,7 +55,7 @@ def test_file_signer_refuses_a_key_readable_by_others(tmp_path: Path, pki_paths:
     key = Path(shutil.copyfile(pki_paths.signing_key, tmp_path / "signing.key"))
     os.chmod(key, 0o644)
     with pytest.raises(KeyMaterialError, match=r"chmod 600") as info:
-        FileKeySigner.from_files(key, pki_paths.chain)
+        FileKeySigner.from_files(key, chain_path=pki_paths.chain)
     assert _key_body(pki_paths)[:24] not in str(info.value)
 
 
@@ -63,7 +63,7 @@ def test_file_signer_refuses_a_key_that_does_not_match_the_leaf(
     pki_paths: PkiPaths, pki_other_paths: PkiPaths
 ):
     with pytest.raises(KeyMaterialError, match="does not match the signing certificate"):
-        FileKeySigner.from_files(pki_other_paths.signing_key, pki_paths.chain)
+        FileKeySigner.from_files(pki_other_paths.signing_key, chain_path=pki_paths.chain)
 
 
 def test_file_signer_refuses_garbage_without_quoting_it(tmp_path: Path, pki_paths: PkiPaths):
@@ -73,7 +73,7 @@ def test_file_signer_refuses_garbage_without_quoting_it(tmp_path: Path, pki_path
     with os.fdopen(fd, "w") as handle:
         handle.write(f"-----BEGIN PRIVATE KEY-----\n{body[: len(body) // 2]}\n-----END PRIVATE KEY-----\n")
     with pytest.raises(KeyMaterialError, match="not an unencrypted PKCS#8 PEM private key") as info:
-        FileKeySigner.from_files(broken, pki_paths.chain)
+        FileKeySigner.from_files(broken, chain_path=pki_paths.chain)
     assert body[:24] not in str(info.value)
     assert info.value.__cause__ is None
     assert info.value.__context__ is not None
@@ -82,7 +82,7 @@ def test_file_signer_refuses_garbage_without_quoting_it(tmp_path: Path, pki_path
 
 def test_missing_key_file_is_actionable(tmp_path: Path, pki_paths: PkiPaths):
     with pytest.raises(KeyMaterialError, match="not found; run `likeness keys init`"):
-        FileKeySigner.from_files(tmp_path / "absent.key", pki_paths.chain)
+        FileKeySigner.from_files(tmp_path / "absent.key", chain_path=pki_paths.chain)
 
 
 def test_chain_must_be_pem_with_a_p256_leaf():
@@ -101,17 +101,17 @@ def test_tsa_url_is_validated_and_passed_to_c2pa(
         return real(callback, alg, certs, tsa_url)
 
     monkeypatch.setattr(c2pa.Signer, "from_callback", spy)
-    signer = FileKeySigner.from_files(pki_paths.signing_key, pki_paths.chain, tsa_url="http://tsa.example.test/rfc3161")
+    signer = FileKeySigner.from_files(pki_paths.signing_key, chain_path=pki_paths.chain, tsa_url="http://tsa.example.test/rfc3161")
     signer.to_c2pa_signer().close()
     assert seen == {
         "alg": c2pa.C2paSigningAlg.ES256,
         "certs": pki_paths.chain.read_text(),
         "tsa_url": "http://tsa.example.test/rfc3161",
     }
-    FileKeySigner.from_files(pki_paths.signing_key, pki_paths.chain).to_c2pa_signer().close()
+    FileKeySigner.from_files(pki_paths.signing_key, chain_path=pki_paths.chain).to_c2pa_signer().close()
     assert seen["tsa_url"] is None
     with pytest.raises(KeyMaterialError, match="http"):
-        FileKeySigner.from_files(pki_paths.signing_key, pki_paths.chain, tsa_url="tsa.example.test")
+        FileKeySigner.from_files(pki_paths.signing_key, chain_path=pki_paths.chain, tsa_url="tsa.example.test")
 
 
 def test_callback_errors_reach_on_error_not_c2pa(
@@ -152,5 +152,5 @@ def test_c2pa_accepts_der_and_raw_ecdsa_from_a_callback(
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     signer = CallbackSigner(kms_sign, certificate_chain_pem=pki_paths.chain.read_bytes())
-    out = sign_mp4(c2pa_clip, tmp_path / "out.mp4", claim=c2pa_claim, signer=signer)
+    out = sign_mp4(c2pa_clip, dest=tmp_path / "out.mp4", claim=c2pa_claim, signer=signer)
     assert verify_mp4(out.path, trust_anchors_pem=pki_root_pem).state == "trusted"

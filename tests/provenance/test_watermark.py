@@ -51,7 +51,7 @@ def imwatermark():
 def test_reference_decodes_our_embedding(imwatermark, block, step):
     frame = natural_frame(1)
     bits = np.random.default_rng(2).integers(0, 2, 96)
-    marked = embed_bits(frame, bits, step=step, channel="u", block=block)
+    marked = embed_bits(frame, bits=bits, step=step, channel="u", block=block)
     decoder = imwatermark.WatermarkDecoder("bits", len(bits))
     decoded = decoder.decode(cv2.cvtColor(marked, cv2.COLOR_RGB2BGR), "dwtDctSvd", scales=[0, step, 0], block=block)
     assert np.array_equal(np.asarray(decoded, int), bits)
@@ -164,7 +164,7 @@ def test_channel_code_corrects_errors():
     flipped = np.random.default_rng(10).choice(layout.size, size=12, replace=False)
     layout[flipped] ^= 1  # 6% of the code bits wrong in every block that carries them
     reader = codec.reader()
-    reader.add_frame(embed_bits(frame, layout, step=DEFAULT_STEP, channel=CHANNEL, block=BLOCK))
+    reader.add_frame(embed_bits(frame, bits=layout, step=DEFAULT_STEP, channel=CHANNEL, block=BLOCK))
     result = reader.result()
     assert result.found and result.watermark_id == WID
     assert result.bit_agreement == pytest.approx(1 - 12 / layout.size)
@@ -177,7 +177,7 @@ def test_a_forged_tag_does_not_verify():
     bits = np.array([(message >> (95 - i)) & 1 for i in range(96)], np.uint8)
     code = _ecc.encode(bits) ^ codec._mask
     reader = codec.reader()
-    reader.add_frame(embed_bits(natural_frame(11), code[codec._permutation], step=DEFAULT_STEP,
+    reader.add_frame(embed_bits(natural_frame(11), bits=code[codec._permutation], step=DEFAULT_STEP,
                                 channel=CHANNEL, block=BLOCK))
     result = reader.result()
     assert not result.found and result.watermark_id is None

@@ -19,10 +19,10 @@ def test_a_fold_card_names_the_fold_model_and_its_own_combination(tmp_path):
     onnx = tmp_path / "fold1.onnx"
     shutil.copy(DEFAULT_CARD.parent / card["file"], onnx)
     own = {"bias": -1.0, "cnn": 0.5, "texture": -2.0, "texture_fill": -2.5}
-    loaded = Classifier.load(fold_card(DEFAULT_CARD, onnx, tmp_path / "work", stacking=own))
+    loaded = Classifier.load(fold_card(DEFAULT_CARD, onnx_path=onnx, work=tmp_path / "work", stacking=own))
     assert loaded.card.stacking == Stacking.from_dict(own)
     assert loaded.card.temperature == Classifier.load().card.temperature
-    alone = Classifier.load(fold_card(DEFAULT_CARD, onnx, tmp_path / "alone", stacking=None))
+    alone = Classifier.load(fold_card(DEFAULT_CARD, onnx_path=onnx, work=tmp_path / "alone", stacking=None))
     assert alone.card.stacking is None  # the CNN alone: what the stack step scores
 
 
@@ -64,7 +64,7 @@ def test_the_stack_step_refits_the_card_from_kept_rows_in_either_form(tmp_path):
     results = {}
     for form in ("tied", "free"):
         model, work = _stack_folder(tmp_path / form, card, clips, rows)
-        path = stack_model(model, tmp_path / "no-clips-needed", work=work, form=form, cue="always")
+        path = stack_model(model, data=tmp_path / "no-clips-needed", work=work, form=form, cue="always")
         written = json.loads(path.read_text())
         assert written["stacking_fit"]["form"] == form and written["stacking_fit"]["rows"] == len(rows)
         assert written["stacking"] == fit_stacking(rows, form=form).to_dict()
@@ -87,14 +87,14 @@ def test_the_stack_step_keeps_the_cue_only_when_it_beats_the_cnn_alone(tmp_path)
     clips = ["a", "b", "c", "d", "e"]
     # The CNN is fooled by one real clip: the cue rescues it, the combination wins and is kept.
     model, work = _stack_folder(tmp_path / "helps", cnn_card, clips, _rows(np.random.default_rng(4), clips, fooled="c"))
-    helps = json.loads(stack_model(model, tmp_path, work=work, cue="auto").read_text())
+    helps = json.loads(stack_model(model, data=tmp_path, work=work, cue="auto").read_text())
     assert helps["stacking_fit"]["chosen"] == "combined"
     assert helps["stacking_fit"]["held_out_auc"]["combined"] > helps["stacking_fit"]["held_out_auc"]["cnn_alone"]
     assert helps["stacking"] is not None and helps["calibration"]["cnn_only_temperature"] == 1.25
     # Refit on rows where the CNN is never wrong: the compressed static background only costs, so the card goes
     # back to the CNN alone, with the CNN's own temperature and threshold (not the combination's).
     (work / "rows.json").write_text(json.dumps(_rows(np.random.default_rng(5), clips)))
-    alone = json.loads(stack_model(model, tmp_path, work=work, cue="auto").read_text())
+    alone = json.loads(stack_model(model, data=tmp_path, work=work, cue="auto").read_text())
     assert alone["stacking_fit"]["chosen"] == "cnn-alone" and alone["stacking"] is None
     assert alone["calibration"]["temperature"] == 1.25 and alone["thresholds"]["likely_synthetic"] == 0.93
     assert "combined" not in alone["architecture"]
