@@ -22,16 +22,9 @@ Checkpoints (signed tree heads) handed to reviewers also reveal a truncated tail
 are refused (:class:`RawBiometricsError`): hashes and scores only. See docs/audit.md.
 """
 
+from audit import errors
 from audit._merkle import leaf_hash, node_hash, verify_consistency, verify_inclusion
-from audit.errors import (
-    AuditError,
-    AuditInputError,
-    AuditIntegrityError,
-    AuditKeyError,
-    AuditNotFoundError,
-    AuditStoreError,
-    RawBiometricsError,
-)
+from audit.errors import *  # noqa: F403  (the names of audit.errors.__all__, listed there once)
 from audit.keys import AuditKey, init_audit_key, key_id, public_key_from_text, public_key_text
 from audit.schemas import (
     AuditEntryPublic,
@@ -47,20 +40,13 @@ from audit.sink import AuditSink
 
 __all__ = [
     "AuditEntryPublic",
-    "AuditError",
-    "AuditInputError",
-    "AuditIntegrityError",
     "AuditKey",
-    "AuditKeyError",
     "AuditKind",
     "AuditLog",
-    "AuditNotFoundError",
     "AuditSink",
-    "AuditStoreError",
     "Checkpoint",
     "ConsistencyProof",
     "InclusionProof",
-    "RawBiometricsError",
     "VerifyReport",
     "init_audit_key",
     "key_id",
@@ -73,3 +59,4 @@ __all__ = [
     "verify_export",
     "verify_inclusion",
 ]
+__all__ += errors.__all__

@@ -19,47 +19,50 @@ The tree::
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import (
+    InputError,
+    LikenessError,
+    NotFoundError,
+    StoreUnavailableError,
+    TamperedError,
+    UnusableKeyError,
+)
 
 
 class AuditError(LikenessError):
     """Base of the audit errors."""
 
-    http_status = 400
 
-
-class AuditInputError(AuditError):
+class AuditInputError(InputError, AuditError):
     """An entry (or a query) that the audit log refuses."""
-
-    http_status = 422
 
 
 class RawBiometricsError(AuditInputError):
     """Entry data that looks like raw biometrics: only hashes and scores may be logged."""
 
 
-class AuditNotFoundError(AuditError):
+class AuditNotFoundError(NotFoundError, AuditError):
     """No entry with this index, or a tree size the log has not reached."""
 
-    http_status = 404
 
-
-class AuditKeyError(AuditError):
+class AuditKeyError(UnusableKeyError, AuditError):
     """The audit signing key (or a public key to verify with) is missing, unreadable, exposed or malformed."""
 
-    http_status = 500
-    exit_code = 1
 
-
-class AuditIntegrityError(AuditError):
+class AuditIntegrityError(TamperedError, AuditError):
     """The stored log does not add up (a hash or signature fails): it was changed outside Likeness."""
 
-    http_status = 500
-    exit_code = 1
 
-
-class AuditStoreError(AuditError):
+class AuditStoreError(StoreUnavailableError, AuditError):
     """The audit log's database could not be read or written."""
 
-    http_status = 503
-    exit_code = 1
+
+__all__ = [
+    "AuditError",
+    "AuditInputError",
+    "AuditIntegrityError",
+    "AuditKeyError",
+    "AuditNotFoundError",
+    "AuditStoreError",
+    "RawBiometricsError",
+]

@@ -20,25 +20,10 @@ for the key hierarchy, and :mod:`consent.statement` for the recorded consent sta
 (:func:`issue_challenge`, :func:`verify_statement`).
 """
 
+from consent import errors
 from consent._cues import Cue, CueAnswer
 from consent._forensics import Forensics, Off
-from consent.errors import (
-    ConsentAuthError,
-    ConsentConflictError,
-    ConsentErasedError,
-    ConsentError,
-    ConsentExpiredError,
-    ConsentInactiveError,
-    ConsentInputError,
-    ConsentKeyError,
-    ConsentNotYetValidError,
-    ConsentRevokedError,
-    ConsentStoreError,
-    ConsentTamperedError,
-    ReferenceUnavailableError,
-    StatementError,
-    UnknownConsentError,
-)
+from consent.errors import *  # noqa: F403  (the names of consent.errors.__all__, listed there once)
 from consent.keys import ConsentKeyPaths, ConsentKeys, init_consent_keys
 from consent.schemas import (
     ANY_PURPOSE,
@@ -63,24 +48,12 @@ __all__ = [
     "ANY_VETTED",
     "Challenge",
     "Check",
-    "ConsentAuthError",
-    "ConsentConflictError",
-    "ConsentErasedError",
-    "ConsentError",
-    "ConsentExpiredError",
-    "ConsentInactiveError",
-    "ConsentInputError",
-    "ConsentKeyError",
     "ConsentKeyPaths",
     "ConsentKeys",
-    "ConsentNotYetValidError",
     "ConsentPublic",
-    "ConsentRevokedError",
     "ConsentScope",
     "ConsentService",
     "ConsentStatus",
-    "ConsentStoreError",
-    "ConsentTamperedError",
     "Cue",
     "CueAnswer",
     "ErasureReceipt",
@@ -90,14 +63,12 @@ __all__ = [
     "GenerationPublic",
     "Off",
     "PortraitMatch",
-    "ReferenceUnavailableError",
     "RevisionKind",
     "RevisionPublic",
     "ScopeDecision",
-    "StatementError",
     "StatementVerdict",
-    "UnknownConsentError",
     "init_consent_keys",
     "issue_challenge",
     "verify_statement",
 ]
+__all__ += errors.__all__

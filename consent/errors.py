@@ -31,31 +31,32 @@ The tree::
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    LikenessError,
+    NotFoundError,
+    StoreUnavailableError,
+    TamperedError,
+    UnusableKeyError,
+)
 
 
 class ConsentError(LikenessError):
     """Base of the consent errors."""
 
-    http_status = 400
 
-
-class UnknownConsentError(ConsentError):
+class UnknownConsentError(NotFoundError, ConsentError):
     """No consent has this id."""
 
-    http_status = 404
 
-
-class ConsentAuthError(ConsentError):
+class ConsentAuthError(ForbiddenError, ConsentError):
     """The consent id or the management token is not valid (deliberately not saying which)."""
 
-    http_status = 403
 
-
-class ConsentInactiveError(ConsentError):
+class ConsentInactiveError(ForbiddenError, ConsentError):
     """The consent exists but permits nothing at the time asked about."""
-
-    http_status = 403
 
 
 class ConsentRevokedError(ConsentInactiveError):
@@ -76,46 +77,48 @@ class ConsentErasedError(ConsentInactiveError):
     http_status = 410
 
 
-class ConsentTamperedError(ConsentError):
+class ConsentTamperedError(TamperedError, ConsentError):
     """A consent row or revision fails its signature, hash or chain check: it was changed outside Likeness."""
 
-    http_status = 500
-    exit_code = 1
 
-
-class ConsentKeyError(ConsentError):
+class ConsentKeyError(UnusableKeyError, ConsentError):
     """The consent signing key or the master key is missing, unreadable, readable by others or malformed."""
 
-    http_status = 500
-    exit_code = 1
 
-
-class ConsentInputError(ConsentError):
+class ConsentInputError(InputError, ConsentError):
     """A scope, embedding or record that the registry refuses."""
 
-    http_status = 422
 
-
-class ReferenceUnavailableError(ConsentError):
+class ReferenceUnavailableError(ConflictError, ConsentError):
     """The consent has no reference embedding made by the identity model in use."""
 
-    http_status = 409
 
-
-class ConsentConflictError(ConsentError):
+class ConsentConflictError(ConflictError, ConsentError):
     """The consent changed while this request was changing it; retry."""
 
-    http_status = 409
 
-
-class ConsentStoreError(ConsentError):
+class ConsentStoreError(StoreUnavailableError, ConsentError):
     """The consent registry's database could not be read or written."""
 
-    http_status = 503
-    exit_code = 1
 
-
-class StatementError(ConsentError):
+class StatementError(InputError, ConsentError):
     """A consent-statement recording that cannot be checked: not a video, unreadable, silent track missing, too long."""
 
-    http_status = 422
+
+__all__ = [
+    "ConsentAuthError",
+    "ConsentConflictError",
+    "ConsentErasedError",
+    "ConsentError",
+    "ConsentExpiredError",
+    "ConsentInactiveError",
+    "ConsentInputError",
+    "ConsentKeyError",
+    "ConsentNotYetValidError",
+    "ConsentRevokedError",
+    "ConsentStoreError",
+    "ConsentTamperedError",
+    "ReferenceUnavailableError",
+    "StatementError",
+    "UnknownConsentError",
+]

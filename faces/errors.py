@@ -11,14 +11,13 @@ boundary, so callers only ever see this tree.
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import BackendError, LikenessError
 
 
 class FaceError(LikenessError):
     """The image cannot be used for its face: none, several, too small, or not an RGB image."""
 
     http_status = 422
-    exit_code = 2
 
 
 class NoFaceError(FaceError):
@@ -33,11 +32,8 @@ class FaceTooSmallError(FaceError):
     """The face is narrower than the minimum width in pixels."""
 
 
-class FaceBackendError(FaceError):
+class FaceBackendError(BackendError, FaceError):
     """The face backend is not installed or failed on an input it should handle (an operator's problem)."""
-
-    http_status = 500
-    exit_code = 1
 
 
 class IdentityModelError(FaceBackendError):

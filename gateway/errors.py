@@ -30,8 +30,6 @@ class SettingsError(GatewayError):
 class DatabaseError(GatewayError, db.DatabaseError):
     """The database could not be opened or migrated."""
 
-    http_status = 503
-
 
 class DemoError(GatewayError):
     """The demo cannot run here (production settings)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from likeness import LikenessError
+from likeness.errors import ConflictError, LikenessError
 
 if TYPE_CHECKING:
     from policy import Reason
@@ -50,10 +50,8 @@ class JobStoreError(GenerationError):
     http_status = 503
 
 
-class IdempotencyConflict(GenerationError):
+class IdempotencyConflict(ConflictError, GenerationError):
     """The idempotency key was used before for a different request."""
-
-    http_status = 409
 
 
 class QuotaExceeded(GenerationError):

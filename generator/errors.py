@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import InputError
 
 
-class GeneratorError(LikenessError):
+class GeneratorError(InputError):
     """The generator cannot work with these inputs or settings."""
-
-    http_status = 422
 
 
 class SpeechError(GeneratorError):

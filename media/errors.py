@@ -11,13 +11,11 @@ the package boundary, so a bad or hostile file never surfaces as another excepti
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import InputError
 
 
-class MediaError(LikenessError):
+class MediaError(InputError):
     """A file that cannot be read or written as the media it should be: unknown, corrupt, unsupported."""
-
-    http_status = 422
 
 
 class MediaTooLargeError(MediaError):

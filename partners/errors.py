@@ -21,7 +21,14 @@ The tree::
 
 from __future__ import annotations
 
-from likeness import LikenessError
+from likeness.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    LikenessError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 
 
 class PartnerError(LikenessError):
@@ -46,41 +53,28 @@ class ExpiredKeyError(AuthenticationError):
     """The key's expiry has passed."""
 
 
-class PartnerSuspendedError(PartnerError):
+class PartnerSuspendedError(ForbiddenError, PartnerError):
     """The key is valid but its partner is suspended (403)."""
 
-    http_status = 403
 
-
-class ScopeError(PartnerError):
+class ScopeError(ForbiddenError, PartnerError):
     """The key is valid but lacks the scope the request needs (403)."""
 
-    http_status = 403
 
-
-class UnknownPartnerError(PartnerError):
+class UnknownPartnerError(NotFoundError, PartnerError):
     """No partner (or key, or admin token) has this name or id (404)."""
 
-    http_status = 404
 
-
-class PartnerExistsError(PartnerError):
+class PartnerExistsError(ConflictError, PartnerError):
     """A partner with this name already exists (409)."""
 
-    http_status = 409
 
-
-class PartnerInputError(PartnerError):
+class PartnerInputError(InputError, PartnerError):
     """A name, use case, scope or limit the registry refuses (422)."""
 
-    http_status = 422
 
-
-class PartnerStoreError(PartnerError):
+class PartnerStoreError(StoreUnavailableError, PartnerError):
     """The partners tables could not be read or written (503)."""
-
-    http_status = 503
-    exit_code = 1
 
 
 __all__ = [

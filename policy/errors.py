@@ -8,14 +8,11 @@
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import InternalError
 
 
-class PolicyError(LikenessError):
+class PolicyError(InternalError):
     """The policy files or their schema are missing, unparsable or invalid: the server must not start.
 
     The message names the file, the policy id (its ``@id``) where there is one, and Cedar's own words.
     """
-
-    exit_code = 1
-    http_status = 500

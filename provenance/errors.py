@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from likeness.errors import LikenessError
+from likeness.errors import InputError, LikenessError
 
 
 class ProvenanceError(LikenessError):
@@ -31,10 +31,8 @@ class WatermarkError(ProvenanceError):
     """A frame could not be watermarked."""
 
 
-class VerificationError(ProvenanceError):
+class VerificationError(InputError, ProvenanceError):
     """A file could not be verified (unreadable, not an MP4 the verifier understands)."""
-
-    http_status = 422
 
 
 class ReleaseError(ProvenanceError):

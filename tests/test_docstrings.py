@@ -8,6 +8,8 @@ import importlib
 import pytest
 
 MODULES = [
+    "likeness",
+    "likeness.errors",
     "media",
     "media.errors",
     "media.sniff",

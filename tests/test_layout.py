@@ -57,7 +57,8 @@ def test_nothing_imports_gateway_or_training_but_the_cli():
     assert importers == {"gateway"}
 
 
-@pytest.mark.parametrize("package", ["media", "speech", "provenance", "detector", "partners", "generations"])
+@pytest.mark.parametrize("package", ["media", "speech", "consent", "audit", "provenance", "detector", "partners",
+                                     "generations"])
 def test_public_surface_is_declared(package):
     module = __import__(package)
     assert sorted(module.__all__) == sorted(set(module.__all__)), "duplicates in __all__"

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_indexes, drop_indexes
+
 revision = '0001'
 down_revision = None
 branch_labels = None
@@ -33,15 +35,9 @@ def upgrade() -> None:
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('watermark_id')
     )
-    with op.batch_alter_table('provenance_manifests', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_provenance_manifests_generation_id'), ['generation_id'], unique=True)
-        batch_op.create_index(batch_op.f('ix_provenance_manifests_output_sha256'), ['output_sha256'], unique=False)
-
+    create_indexes('provenance_manifests', columns=['generation_id', 'output_sha256'], unique={'generation_id'})
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('provenance_manifests', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_provenance_manifests_output_sha256'))
-        batch_op.drop_index(batch_op.f('ix_provenance_manifests_generation_id'))
-
+    drop_indexes('provenance_manifests', columns=['generation_id', 'output_sha256'])
     op.drop_table('provenance_manifests')

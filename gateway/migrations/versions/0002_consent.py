@@ -16,6 +16,15 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import (
+    create_append_only_function,
+    create_append_only_triggers,
+    create_indexes,
+    drop_append_only_triggers,
+    drop_indexes,
+    on_postgresql,
+)
+
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
@@ -47,8 +56,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['subject_id'], ['consent_subjects.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('consent_reference_embeddings', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_reference_embeddings_subject_id'), ['subject_id'], unique=False)
+    create_indexes('consent_reference_embeddings', columns=['subject_id'])
 
     op.create_table('consents',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -63,9 +71,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['subject_id'], ['consent_subjects.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('consents', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consents_subject_id'), ['subject_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_consents_token_prefix'), ['token_prefix'], unique=False)
+    create_indexes('consents', columns=['subject_id', 'token_prefix'])
 
     op.create_table('consent_evidence',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -81,8 +87,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['consent_id'], ['consents.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('consent_evidence', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_evidence_consent_id'), ['consent_id'], unique=False)
+    create_indexes('consent_evidence', columns=['consent_id'])
 
     op.create_table('consent_generations',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -96,8 +101,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('generation_id', name='uq_consent_generations_generation_id')
     )
-    with op.batch_alter_table('consent_generations', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_generations_consent_id'), ['consent_id'], unique=False)
+    create_indexes('consent_generations', columns=['consent_id'])
 
     op.create_table('consent_revisions',
     sa.Column('consent_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -127,40 +131,27 @@ def upgrade() -> None:
 def downgrade() -> None:
     _drop_triggers()
     op.drop_table('consent_revisions')
-    with op.batch_alter_table('consent_generations', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_generations_consent_id'))
-
+    drop_indexes('consent_generations', columns=['consent_id'])
     op.drop_table('consent_generations')
-    with op.batch_alter_table('consent_evidence', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_evidence_consent_id'))
-
+    drop_indexes('consent_evidence', columns=['consent_id'])
     op.drop_table('consent_evidence')
-    with op.batch_alter_table('consents', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consents_token_prefix'))
-        batch_op.drop_index(batch_op.f('ix_consents_subject_id'))
-
+    drop_indexes('consents', columns=['subject_id', 'token_prefix'])
     op.drop_table('consents')
-    with op.batch_alter_table('consent_reference_embeddings', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_reference_embeddings_subject_id'))
-
+    drop_indexes('consent_reference_embeddings', columns=['subject_id'])
     op.drop_table('consent_reference_embeddings')
     op.drop_table('consent_data_keys')
     op.drop_table('consent_subjects')
 
 
 APPEND_ONLY = ("consent_revisions", "consent_evidence", "consent_generations")
+_HISTORY = "consent history"
 _WIPE_ONLY = "consent_reference_embeddings: a reference is only ever wiped (erasure), never changed or deleted"
 
 
 def _create_triggers() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE FUNCTION consent_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION '% is append-only: consent history is never rewritten', TG_TABLE_NAME
-                    USING ERRCODE = 'integrity_constraint_violation';
-            END $$
-        """)
+    postgresql = on_postgresql()
+    if postgresql:
+        create_append_only_function("consent_append_only", history=_HISTORY)
         op.execute(f"""
             CREATE FUNCTION consent_embeddings_wipe_only() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
@@ -172,18 +163,11 @@ def _create_triggers() -> None:
                 RAISE EXCEPTION '{_WIPE_ONLY}' USING ERRCODE = 'integrity_constraint_violation';
             END $$
         """)
-        for table in APPEND_ONLY:
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION consent_append_only()")
-            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION consent_append_only()")
+    create_append_only_triggers(APPEND_ONLY, function="consent_append_only", history=_HISTORY)
+    if postgresql:
         op.execute("CREATE TRIGGER consent_reference_embeddings_wipe_only BEFORE UPDATE OR DELETE "
                    "ON consent_reference_embeddings FOR EACH ROW EXECUTE FUNCTION consent_embeddings_wipe_only()")
         return
-    for table in APPEND_ONLY:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} BEGIN "
-                       f"SELECT RAISE(ABORT, '{table} is append-only: consent history is never rewritten'); END")
     op.execute("CREATE TRIGGER consent_reference_embeddings_wipe_only BEFORE UPDATE ON consent_reference_embeddings "
                "WHEN NEW.ciphertext IS NOT NULL OR NEW.id IS NOT OLD.id OR NEW.subject_id IS NOT OLD.subject_id "
                "OR NEW.model_version IS NOT OLD.model_version OR NEW.dim IS NOT OLD.dim "
@@ -193,16 +177,11 @@ def _create_triggers() -> None:
 
 
 def _drop_triggers() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    drop_append_only_triggers(APPEND_ONLY)
+    if on_postgresql():
         op.execute("DROP TRIGGER IF EXISTS consent_reference_embeddings_wipe_only ON consent_reference_embeddings")
         op.execute("DROP FUNCTION IF EXISTS consent_append_only()")
         op.execute("DROP FUNCTION IF EXISTS consent_embeddings_wipe_only()")
         return
-    for table in APPEND_ONLY:
-        for event in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{event}")
     op.execute("DROP TRIGGER IF EXISTS consent_reference_embeddings_wipe_only")
     op.execute("DROP TRIGGER IF EXISTS consent_reference_embeddings_no_delete")

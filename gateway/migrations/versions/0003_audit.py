@@ -15,10 +15,21 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import (
+    create_append_only_function,
+    create_append_only_triggers,
+    create_indexes,
+    drop_append_only_triggers,
+    drop_indexes,
+    on_postgresql,
+)
+
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
 depends_on = None
+
+_ENTRY_INDEXES = ('kind', 'created_at', 'partner', 'consent_id', 'generation_id')
 
 
 def upgrade() -> None:
@@ -38,9 +49,7 @@ def upgrade() -> None:
     sa.Column('signature', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('leaf_index')
     )
-    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
-        for column in ('kind', 'created_at', 'partner', 'consent_id', 'generation_id'):
-            batch_op.create_index(batch_op.f(f'ix_audit_entries_{column}'), [column], unique=False)
+    create_indexes('audit_entries', columns=_ENTRY_INDEXES)
 
     op.create_table('audit_checkpoints',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -51,53 +60,29 @@ def upgrade() -> None:
     sa.Column('signature', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('audit_checkpoints', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_audit_checkpoints_tree_size'), ['tree_size'], unique=False)
+    create_indexes('audit_checkpoints', columns=['tree_size'])
     _create_triggers()
 
 
 def downgrade() -> None:
     _drop_triggers()
-    with op.batch_alter_table('audit_checkpoints', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_audit_checkpoints_tree_size'))
+    drop_indexes('audit_checkpoints', columns=['tree_size'])
     op.drop_table('audit_checkpoints')
-    with op.batch_alter_table('audit_entries', schema=None) as batch_op:
-        for column in ('generation_id', 'consent_id', 'partner', 'created_at', 'kind'):
-            batch_op.drop_index(batch_op.f(f'ix_audit_entries_{column}'))
+    drop_indexes('audit_entries', columns=_ENTRY_INDEXES)
     op.drop_table('audit_entries')
 
 
 APPEND_ONLY = ("audit_entries", "audit_checkpoints")
+_HISTORY = "the audit log"
 
 
 def _create_triggers() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION '% is append-only: the audit log is never rewritten', TG_TABLE_NAME
-                    USING ERRCODE = 'integrity_constraint_violation';
-            END $$
-        """)
-        for table in APPEND_ONLY:
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION audit_append_only()")
-            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()")
-        return
-    for table in APPEND_ONLY:
-        for event in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} BEGIN "
-                       f"SELECT RAISE(ABORT, '{table} is append-only: the audit log is never rewritten'); END")
+    if on_postgresql():
+        create_append_only_function("audit_append_only", history=_HISTORY)
+    create_append_only_triggers(APPEND_ONLY, function="audit_append_only", history=_HISTORY)
 
 
 def _drop_triggers() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    drop_append_only_triggers(APPEND_ONLY)
+    if on_postgresql():
         op.execute("DROP FUNCTION IF EXISTS audit_append_only()")
-        return
-    for table in APPEND_ONLY:
-        for event in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{event}")

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_indexes, drop_indexes
+
 revision = '0004'
 down_revision = '0003'
 branch_labels = None
@@ -36,8 +38,7 @@ def upgrade() -> None:
         sa.Column('created_at', _time(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
     )
-    with op.batch_alter_table('partners', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_partners_name'), ['name'], unique=True)
+    create_indexes('partners', columns=['name'], unique={'name'})
 
     op.create_table(
         'api_keys',
@@ -53,9 +54,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], ),
         sa.PrimaryKeyConstraint('id'),
     )
-    with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_api_keys_partner_id'), ['partner_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_api_keys_prefix'), ['prefix'], unique=True)
+    create_indexes('api_keys', columns=['partner_id', 'prefix'], unique={'prefix'})
 
     op.create_table(
         'admin_tokens',
@@ -68,18 +67,13 @@ def upgrade() -> None:
         sa.Column('last_used_at', _time(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
     )
-    with op.batch_alter_table('admin_tokens', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_admin_tokens_prefix'), ['prefix'], unique=True)
+    create_indexes('admin_tokens', columns=['prefix'], unique={'prefix'})
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('admin_tokens', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_admin_tokens_prefix'))
+    drop_indexes('admin_tokens', columns=['prefix'])
     op.drop_table('admin_tokens')
-    with op.batch_alter_table('api_keys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_api_keys_prefix'))
-        batch_op.drop_index(batch_op.f('ix_api_keys_partner_id'))
+    drop_indexes('api_keys', columns=['partner_id', 'prefix'])
     op.drop_table('api_keys')
-    with op.batch_alter_table('partners', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_partners_name'))
+    drop_indexes('partners', columns=['name'])
     op.drop_table('partners')

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_indexes, drop_indexes
+
 revision = '0005'
 down_revision = '0004'
 branch_labels = None
@@ -56,10 +58,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('partner_id', 'idempotency_key', name='uq_generation_jobs_idempotency'),
     )
-    with op.batch_alter_table('generation_jobs', schema=None) as batch_op:
-        batch_op.create_index('ix_generation_jobs_partner_created', ['partner_id', 'created_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_generation_jobs_consent_id'), ['consent_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_generation_jobs_status'), ['status'], unique=False)
+    op.create_index('ix_generation_jobs_partner_created', 'generation_jobs', ['partner_id', 'created_at'], unique=False)
+    create_indexes('generation_jobs', columns=['consent_id', 'status'])
     op.create_table(
         'rate_windows',
         sa.Column('partner_id', _str(length=40), nullable=False),
@@ -71,8 +71,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('rate_windows')
-    with op.batch_alter_table('generation_jobs', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_generation_jobs_status'))
-        batch_op.drop_index(batch_op.f('ix_generation_jobs_consent_id'))
-        batch_op.drop_index('ix_generation_jobs_partner_created')
+    drop_indexes('generation_jobs', columns=['consent_id', 'status'])
+    op.drop_index('ix_generation_jobs_partner_created', table_name='generation_jobs')
     op.drop_table('generation_jobs')

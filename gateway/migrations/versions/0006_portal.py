@@ -13,6 +13,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_indexes, drop_indexes
+
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
@@ -34,8 +36,7 @@ def upgrade() -> None:
     sa.Column('statement', sa.JSON(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('consent_portal_drafts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_portal_drafts_expires_at'), ['expires_at'], unique=False)
+    create_indexes('consent_portal_drafts', columns=['expires_at'])
 
     op.create_table('consent_portal_sessions',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -46,14 +47,11 @@ def upgrade() -> None:
     sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
-    with op.batch_alter_table('consent_portal_sessions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_portal_sessions_expires_at'), ['expires_at'], unique=False)
+    create_indexes('consent_portal_sessions', columns=['expires_at'])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('consent_portal_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_portal_sessions_expires_at'))
+    drop_indexes('consent_portal_sessions', columns=['expires_at'])
     op.drop_table('consent_portal_sessions')
-    with op.batch_alter_table('consent_portal_drafts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_portal_drafts_expires_at'))
+    drop_indexes('consent_portal_drafts', columns=['expires_at'])
     op.drop_table('consent_portal_drafts')

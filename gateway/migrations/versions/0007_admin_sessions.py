@@ -17,6 +17,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_indexes, drop_indexes
+
 revision = '0007'
 down_revision = '0006'
 branch_labels = None
@@ -46,18 +48,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['admin_id'], ['admin_tokens.id'], ),
         sa.PrimaryKeyConstraint('id_hash'),
     )
-    with op.batch_alter_table('admin_sessions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_admin_sessions_admin_id'), ['admin_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_admin_sessions_expires_at'), ['expires_at'], unique=False)
+    create_indexes('admin_sessions', columns=['admin_id', 'expires_at'])
 
     op.create_index('ix_audit_entries_consent_kind', 'audit_entries', ['consent_id', 'kind'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_audit_entries_consent_kind', table_name='audit_entries')
-    with op.batch_alter_table('admin_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_admin_sessions_expires_at'))
-        batch_op.drop_index(batch_op.f('ix_admin_sessions_admin_id'))
+    drop_indexes('admin_sessions', columns=['admin_id', 'expires_at'])
     op.drop_table('admin_sessions')
     with op.batch_alter_table('admin_tokens', schema=None) as batch_op:
         batch_op.drop_column('expires_at')

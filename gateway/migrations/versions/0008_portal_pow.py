@@ -12,6 +12,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_indexes, drop_indexes
+
 revision = '0008'
 down_revision = '0007'
 branch_labels = None
@@ -24,11 +26,9 @@ def upgrade() -> None:
     sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('nonce')
     )
-    with op.batch_alter_table('consent_portal_pow', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_portal_pow_expires_at'), ['expires_at'], unique=False)
+    create_indexes('consent_portal_pow', columns=['expires_at'])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('consent_portal_pow', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_portal_pow_expires_at'))
+    drop_indexes('consent_portal_pow', columns=['expires_at'])
     op.drop_table('consent_portal_pow')

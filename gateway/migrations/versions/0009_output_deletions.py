@@ -13,6 +13,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from gateway.migrations._ops import create_append_only_triggers, create_indexes, drop_append_only_triggers, drop_indexes
+
 revision = '0009'
 down_revision = '0008'
 branch_labels = None
@@ -36,28 +38,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('generation_id', name='uq_consent_output_deletions_generation_id')
     )
-    with op.batch_alter_table(_TABLE, schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_output_deletions_consent_id'), ['consent_id'], unique=False)
-    if op.get_bind().dialect.name == "postgresql":  # consent_append_only() is 0002's
-        op.execute(f"CREATE TRIGGER {_TABLE}_append_only BEFORE UPDATE OR DELETE ON {_TABLE} "
-                   "FOR EACH ROW EXECUTE FUNCTION consent_append_only()")
-        op.execute(f"CREATE TRIGGER {_TABLE}_no_truncate BEFORE TRUNCATE ON {_TABLE} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION consent_append_only()")
-        return
-    for event in ("UPDATE", "DELETE"):
-        op.execute(f"CREATE TRIGGER {_TABLE}_no_{event.lower()} BEFORE {event} ON {_TABLE} BEGIN "
-                   f"SELECT RAISE(ABORT, '{_TABLE} is append-only: consent history is never rewritten'); END")
+    create_indexes(_TABLE, columns=['consent_id'])
+    # on PostgreSQL through 0002's consent_append_only()
+    create_append_only_triggers([_TABLE], function='consent_append_only', history='consent history')
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"DROP TRIGGER IF EXISTS {_TABLE}_append_only ON {_TABLE}")
-        op.execute(f"DROP TRIGGER IF EXISTS {_TABLE}_no_truncate ON {_TABLE}")
-    else:
-        for event in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {_TABLE}_no_{event}")
-    with op.batch_alter_table(_TABLE, schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consent_output_deletions_consent_id'))
+    drop_append_only_triggers([_TABLE])
+    drop_indexes(_TABLE, columns=['consent_id'])
     op.drop_table(_TABLE)
     with op.batch_alter_table('generation_jobs', schema=None) as batch_op:
         batch_op.drop_column('output_deleted_reason')
