@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from likeness.errors import ConflictError, LikenessError
+from likeness.errors import ConflictError, LikenessError, StoreUnavailableError, TamperedError
 
 if TYPE_CHECKING:
     from policy import Reason
@@ -44,10 +44,8 @@ class Refusal(GenerationError):
         self.retry_after_s = retry_after_s
 
 
-class JobStoreError(GenerationError):
+class JobStoreError(StoreUnavailableError, GenerationError):
     """The jobs table could not be read or written."""
-
-    http_status = 503
 
 
 class IdempotencyConflict(ConflictError, GenerationError):
@@ -60,22 +58,18 @@ class QuotaExceeded(GenerationError):
     http_status = 429
 
 
-class QueueError(GenerationError):
+class QueueError(StoreUnavailableError, GenerationError):
     """The queue could not be reached."""
 
-    http_status = 503
 
-
-class StorageError(GenerationError):
+class StorageError(StoreUnavailableError, GenerationError):
     """A blob could not be written or read."""
 
-    http_status = 503
 
-
-class InputTamperedError(StorageError):
+class InputTamperedError(TamperedError, StorageError):
     """A stored input is not the file the gate checked (its SHA-256 differs): nothing is made from it."""
 
-    http_status = 500
+    http_status = 500  # not the storage's 503: the store answered, with the wrong file
     code = "input_tampered"
 
     def __init__(self, message: str, *, role: str, expected_sha256: str, found_sha256: str | None) -> None:

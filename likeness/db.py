@@ -35,14 +35,11 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from likeness import files
-from likeness.errors import LikenessError
+from likeness.errors import LikenessError, StoreUnavailableError
 
 
-class DatabaseError(LikenessError):
+class DatabaseError(StoreUnavailableError):
     """The database could not be opened or created."""
-
-    http_status = 503
-    exit_code = 1
 
 
 @contextmanager

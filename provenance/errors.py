@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from likeness.errors import InputError, LikenessError
+from likeness.errors import InputError, LikenessError, UnusableKeyError
 
 
 class ProvenanceError(LikenessError):
@@ -19,7 +19,7 @@ class ProvenanceError(LikenessError):
     http_status = 500
 
 
-class KeyMaterialError(ProvenanceError):
+class KeyMaterialError(UnusableKeyError, ProvenanceError):
     """Signing identity or watermark key is missing, unreadable or not acceptable here."""
 
 

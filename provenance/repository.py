@@ -18,14 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, func, select
 
 from likeness.db import store_session
+from likeness.errors import StoreUnavailableError
 from provenance.errors import ProvenanceError
 from provenance.models import ManifestRecord
 
 
-class RepositoryError(ProvenanceError):
+class RepositoryError(StoreUnavailableError, ProvenanceError):
     """The manifest repository could not be read or written."""
-
-    http_status = 503
 
 
 class ManifestRepository:

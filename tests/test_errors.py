@@ -2,7 +2,10 @@
 
 The table was taken from the tree as it stood before the kinds existed, so that moving the statuses
 into the kinds provably changed none of them: every class keeps its status, its exit code and the
-bases it had then (every ``except`` written against them still catches).
+bases it had then (every ``except`` written against them still catches). Changed on purpose since, and
+marked with their kind: an unavailable store (the job store, queue, blob storage, manifest repository,
+database) and unusable provenance keys or a tampered stored input exit 1 like every other operator's
+problem, where they exited 2, the code for a refused input.
 """
 
 from __future__ import annotations
@@ -58,12 +61,12 @@ PINNED = {
     "gateway.errors.SettingsError": (400, 2, ("gateway.errors.GatewayError",)),
     "generations.errors.GenerationError": (400, 2, ()),
     "generations.errors.IdempotencyConflict": (409, 2, ("generations.errors.GenerationError",)),
-    "generations.errors.InputTamperedError": (500, 2, ("generations.errors.StorageError",)),
-    "generations.errors.JobStoreError": (503, 2, ("generations.errors.GenerationError",)),
-    "generations.errors.QueueError": (503, 2, ("generations.errors.GenerationError",)),
+    "generations.errors.InputTamperedError": (500, 1, ("generations.errors.StorageError",)),
+    "generations.errors.JobStoreError": (503, 1, ("generations.errors.GenerationError",)),
+    "generations.errors.QueueError": (503, 1, ("generations.errors.GenerationError",)),
     "generations.errors.QuotaExceeded": (429, 2, ("generations.errors.GenerationError",)),
     "generations.errors.Refusal": (400, 2, ("generations.errors.GenerationError",)),
-    "generations.errors.StorageError": (503, 2, ("generations.errors.GenerationError",)),
+    "generations.errors.StorageError": (503, 1, ("generations.errors.GenerationError",)),
     "generator.errors.GeneratorError": (422, 2, ()),
     "generator.errors.SpeechError": (422, 2, ("generator.errors.GeneratorError",)),
     "likeness.db.DatabaseError": (503, 1, ()),
@@ -81,13 +84,13 @@ PINNED = {
     "partners.errors.UnknownKeyError": (401, 2, ("partners.errors.AuthenticationError",)),
     "partners.errors.UnknownPartnerError": (404, 2, ("partners.errors.PartnerError",)),
     "policy.errors.PolicyError": (500, 1, ()),
-    "provenance.errors.KeyMaterialError": (500, 2, ("provenance.errors.ProvenanceError",)),
+    "provenance.errors.KeyMaterialError": (500, 1, ("provenance.errors.ProvenanceError",)),
     "provenance.errors.ProvenanceError": (500, 2, ()),
     "provenance.errors.ReleaseError": (500, 2, ("provenance.errors.ProvenanceError",)),
     "provenance.errors.SigningError": (500, 2, ("provenance.errors.ProvenanceError",)),
     "provenance.errors.VerificationError": (422, 2, ("provenance.errors.ProvenanceError",)),
     "provenance.errors.WatermarkError": (500, 2, ("provenance.errors.ProvenanceError",)),
-    "provenance.repository.RepositoryError": (503, 2, ("provenance.errors.ProvenanceError",)),
+    "provenance.repository.RepositoryError": (503, 1, ("provenance.errors.ProvenanceError",)),
     "speech.errors.SpeechError": (400, 2, ()),
     "speech.errors.SynthesisError": (503, 2, ("speech.errors.SpeechError",)),
 }

@@ -57,7 +57,7 @@ def test_production_refuses_development_keys(tmp_path):
     assert refused.returncode == 2 and refused.stderr.startswith("error:")
     run(data_dir, "keys", "init")
     done = run(data_dir, "selftest", "--seconds", "1", LIKENESS_ENVIRONMENT="production", LIKENESS_TSA_URL="http://tsa.invalid")
-    assert done.returncode == 2
+    assert done.returncode == 1  # unusable keys are the operator's problem (1), not a refused input (2)
     assert "development signing certificate" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (data_dir / "outputs").exists()
@@ -76,7 +76,7 @@ def test_missing_keys_give_an_actionable_error(tmp_path):
     data_dir = tmp_path / "var"
     (data_dir / "keys").mkdir(parents=True)
     done = run(data_dir, "keys", "show")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert "likeness keys init" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -85,7 +85,7 @@ def test_readable_watermark_key_is_refused(tmp_path):
     run(data_dir, "keys", "init")
     (data_dir / "keys" / "watermark.key").chmod(0o644)
     done = run(data_dir, "keys", "show")
-    assert done.returncode == 2 and "chmod 600" in done.stderr
+    assert done.returncode == 1 and "chmod 600" in done.stderr
 
 
 def test_bad_settings_are_one_line_errors(tmp_path):
