@@ -233,23 +233,24 @@ def report(results: dict) -> None:
                 cells.append("—" if r is None else f"{r['score'] if r['score'] is not None else 'n/a'} {r['verdict']}"
                              f" (CNN {r['cnn_logit']}, texture {r['frozen_texture']})")
         print(f"| {clip} | " + " | ".join(cells) + " |")
-    print("\n## Shipped model on generated clips from stills it never saw\n")
-    print("| portrait | clean | attacked |")
-    print("|---|---|---|")
-    stills = results["shipped_on_stills"]
-    for name in sorted({r["portrait"] for r in stills}):
-        cells = [next(f"{r['score']} {r['verdict']}" for r in stills if r["portrait"] == name and r["condition"] == c)
-                 for c in ("clean", "attacked")]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\n## Shipped model on the real clips (in-sample: trained on them)\n")
-    print("| clip | clean | attacked |")
-    print("|---|---|---|")
-    real = results["shipped_on_real_in_sample"]
-    for name in sorted({r["clip"] for r in real}):
-        cells = [next(f"{r['score']} {r['verdict']}" for r in real if r["clip"] == name and r["condition"] == c)
-                 for c in ("clean", "attacked")]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    _shipped_table("Shipped model on generated clips from stills it never saw", results["shipped_on_stills"],
+                   key="portrait")
+    _shipped_table("Shipped model on the real clips (in-sample: trained on them)",
+                   results["shipped_on_real_in_sample"], key="clip")
     print(f"\ntemperature {results['temperature']}; {results['seconds']} s; {results['machine']}")
+
+
+
+def _shipped_table(title: str, rows: list[dict], *, key: str) -> None:
+    """A section with one line per ``key`` (portrait or clip): the shipped model's score and verdict, clean and
+    attacked."""
+    print(f"\n## {title}\n")
+    print(f"| {key} | clean | attacked |")
+    print("|---|---|---|")
+    for name in sorted({r[key] for r in rows}):
+        cells = [next(f"{r['score']} {r['verdict']}" for r in rows if r[key] == name and r["condition"] == c)
+                 for c in ("clean", "attacked")]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -23,16 +23,47 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from sqlmodel import SQLModel, create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from generator import Controls, get_generator
-from media import read_audio, read_image
+from generator import Controls, Generator, PreparedGeneration, get_generator
+from media import Audio, read_audio, read_image
 from media.samples import default_portrait
 from provenance import ManifestRepository, init_identity, load_identity, release
 from provenance.samples import selftest_claim
 from speech import SAMPLE_SENTENCE, synthesise_speech
+
+
+def bench_inputs(data: Path, *, work: Path) -> tuple[Path, Path, str | None]:
+    """The generator benches' portrait, speech and its transcript (None: recognise it): a portrait and a speech file
+    of ``data`` (``<shared data>``), else the demo's bundled portrait and espeak-ng speech written into ``work``."""
+    portrait_path = data / "portraits" / "lp_s42.jpg"
+    speech_path = data / "speech" / "st_RD_Radio31_000.wav"
+    transcript = None
+    if not (portrait_path.exists() and speech_path.exists()):
+        portrait_path = default_portrait()
+        speech_path = synthesise_speech(SAMPLE_SENTENCE, dest=work / "speech.wav")
+        transcript = SAMPLE_SENTENCE
+    return portrait_path, speech_path, transcript
+
+
+def first_window_and_prepare(
+    generator: Generator, portrait: np.ndarray, audio: Audio, *, controls: Controls, transcript: str | None,
+    stages: dict[str, list[float]],
+) -> tuple[float, float, PreparedGeneration]:
+    """Seconds to a stream's first 1 s window, then seconds to prepare the whole clip (each stage's time appended
+    to ``stages``), and the prepared generation: the measures both generator benches report."""
+    started = time.perf_counter()
+    next(generator.stream(portrait, audio, controls=controls, transcript=transcript, window=25))
+    window_s = time.perf_counter() - started
+    started = time.perf_counter()
+    generation = generator.prepare(portrait, audio, controls=controls, transcript=transcript)
+    prepare_s = time.perf_counter() - started
+    for stage, spent in generation.timings_s.items():
+        stages.setdefault(stage, []).append(spent)
+    return window_s, prepare_s, generation
 
 
 def main() -> None:
@@ -41,13 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="likeness-bench-"))
-    portrait_path = args.data / "portraits" / "lp_s42.jpg"
-    speech_path = args.data / "speech" / "st_RD_Radio31_000.wav"
-    transcript = None
-    if not (portrait_path.exists() and speech_path.exists()):
-        portrait_path = default_portrait()
-        speech_path = synthesise_speech(SAMPLE_SENTENCE, dest=work / "speech.wav")
-        transcript = SAMPLE_SENTENCE
+    portrait_path, speech_path, transcript = bench_inputs(args.data, work=work)
     portrait, audio = read_image(portrait_path), read_audio(speech_path)
     generator = get_generator("default")
     init_identity(work / "keys")
@@ -64,15 +89,10 @@ def main() -> None:
         started = time.perf_counter()
         next(generator.stream(portrait, audio, controls=controls, transcript=transcript, window=1))
         first_frame.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        next(generator.stream(portrait, audio, controls=controls, transcript=transcript, window=25))
-        first_window.append(time.perf_counter() - started)
-
-        started = time.perf_counter()
-        generation = generator.prepare(portrait, audio, controls=controls, transcript=transcript)
-        prepare.append(time.perf_counter() - started)
-        for stage, spent in generation.timings_s.items():
-            stages.setdefault(stage, []).append(spent)
+        window_s, prepare_s, generation = first_window_and_prepare(generator, portrait, audio, controls=controls,
+                                                                   transcript=transcript, stages=stages)
+        first_window.append(window_s)
+        prepare.append(prepare_s)
         n_frames = generation.n_frames
         started = time.perf_counter()
         for _ in generation.frames():

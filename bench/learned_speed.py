@@ -29,13 +29,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from generator_speed import (  # a sibling script (bench/ is on sys.path): the same inputs and measures as its bench
+    bench_inputs,
+    first_window_and_prepare,
+)
+
 from generator import Controls, get_generator
 from generator.learned import Guidance, MotionDenoiser, MotionModel, config_named, generate_latents, shipped_model
 from generator.learned.inference import iter_latent_windows
 from generator.motion_data import audio_features
 from media import read_audio, read_image
-from media.samples import default_portrait
-from speech import SAMPLE_SENTENCE, synthesise_speech
 
 GUIDANCE = {"none": Guidance(audio=1.0, conditions=1.0), "audio 1.5 (default)": Guidance(audio=1.5),
             "audio 1.5 + conditions 1.5": Guidance(audio=1.5, conditions=1.5)}
@@ -65,13 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="likeness-bench-"))
-    portrait_path = args.data / "portraits" / "lp_s42.jpg"
-    speech_path = args.data / "speech" / "st_RD_Radio31_000.wav"
-    transcript = None
-    if not (portrait_path.exists() and speech_path.exists()):
-        portrait_path = default_portrait()
-        speech_path = synthesise_speech(SAMPLE_SENTENCE, dest=work / "speech.wav")
-        transcript = SAMPLE_SENTENCE
+    portrait_path, speech_path, transcript = bench_inputs(args.data, work=work)
     portrait, audio = read_image(portrait_path), read_audio(speech_path)
     n = round(audio.duration_s * 25)
     feats = audio_features(audio, fps=25.0, n_frames=n)
@@ -115,14 +112,10 @@ def main() -> None:
         prepare, first, rendered = [], [], []
         stages: dict[str, list[float]] = {}
         for _ in range(args.rounds):
-            started = time.perf_counter()
-            next(generator.stream(portrait, audio, controls=controls, transcript=transcript, window=25))
-            first.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            generation = generator.prepare(portrait, audio, controls=controls, transcript=transcript)
-            prepare.append(time.perf_counter() - started)
-            for stage, spent in generation.timings_s.items():
-                stages.setdefault(stage, []).append(spent)
+            window_s, prepare_s, generation = first_window_and_prepare(generator, portrait, audio, controls=controls,
+                                                                       transcript=transcript, stages=stages)
+            first.append(window_s)
+            prepare.append(prepare_s)
             count = min(generation.n_frames, 100)
             started = time.perf_counter()
             for index in range(count):

@@ -18,7 +18,6 @@ A model that fails its hash check is reported as ``unavailable`` with the reason
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import math
 import time
@@ -37,7 +36,7 @@ from detector.report import (
     WatermarkEvidence,
     decide,
 )
-from media import Limits, MediaError, MediaType, Sandbox, sniff_file
+from media import Limits, MediaError, MediaType, Sandbox, file_sha256, sniff_file
 from provenance import (
     ManifestRepository,
     RepositoryError,
@@ -109,7 +108,7 @@ def analyse(
         summary += "; its manifest was recovered from the repository"
     return DetectionReport(
         file=str(path),
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
         video={
             "width": info.width, "height": info.height, "fps": info.fps, "frames": info.frame_count,
             "duration_s": info.duration_s, "video_codec": info.video_codec, "audio_codec": info.audio_codec,
@@ -288,11 +287,3 @@ def _lookup(
             "manifest": store,
         },
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

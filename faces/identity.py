@@ -33,7 +33,6 @@ Embeddings are biometric data: their ``repr`` hides the numbers, and nothing her
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ import numpy as np
 from faces.errors import FaceBackendError, FaceError, IdentityModelError
 from faces.find import find_face
 from faces.landmarks import FaceLandmarks, as_rgb
+from media import file_sha256
 
 BACKENDS = ("dlib", "insightface")
 
@@ -175,13 +175,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(np.dot(u.astype(np.float64), v.astype(np.float64)), -1.0, 1.0))
 
 
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of the file at ``path`` (model files are checked against pinned or carded values)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = file_sha256  # faces' name for it: the backends check model files against pinned or carded values
 
 
 def get_identity_backend(

@@ -25,7 +25,7 @@ from gateway.errors import DemoError
 from gateway.settings import Settings
 from generator import Controls, get_generator
 from likeness.files import private_dir
-from media import Audio, read_audio, read_image, sniff_file
+from media import Audio, file_sha256, read_audio, read_image, sniff_file
 from media.samples import default_portrait
 from provenance import (
     GenerationClaim,
@@ -49,18 +49,10 @@ class DemoInputs:
     transcript: str | None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def demo_claim(*, inputs: DemoInputs, backend: str, version: str) -> GenerationClaim:
     watermark_id = new_watermark_id()
     portrait_kind, audio_kind = sniff_file(inputs.portrait_path), sniff_file(inputs.audio_path)
-    consent = f"likeness demo consent, self-attested by the operator, for portrait {_sha256(inputs.portrait_path)}"
+    consent = f"likeness demo consent, self-attested by the operator, for portrait {file_sha256(inputs.portrait_path)}"
     return GenerationClaim(
         generation_id=generation_id_for(watermark_id),
         watermark_id=watermark_id,
@@ -69,8 +61,8 @@ def demo_claim(*, inputs: DemoInputs, backend: str, version: str) -> GenerationC
         consent_ref_sha256=hashlib.sha256(consent.encode()).hexdigest(),
         consent_self_attested=True,
         inputs=[
-            InputRef(role="portrait", sha256=_sha256(inputs.portrait_path), mime=portrait_kind.mime_type),
-            InputRef(role="audio", sha256=_sha256(inputs.audio_path), mime=audio_kind.mime_type),
+            InputRef(role="portrait", sha256=file_sha256(inputs.portrait_path), mime=portrait_kind.mime_type),
+            InputRef(role="audio", sha256=file_sha256(inputs.audio_path), mime=audio_kind.mime_type),
         ],
         generator_name=f"likeness-generator-{backend}",
         generator_version=version,

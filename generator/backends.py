@@ -81,7 +81,13 @@ class Generator(Protocol):
         controls: Controls | None = None,
         transcript: str | None = None,
         window: int = 25,
-    ) -> Iterator[list[np.ndarray]]: ...
+    ) -> Iterator[list[np.ndarray]]:
+        """Windows of ``window`` frames, the first rendered before any later one is started.
+
+        This body serves a backend that subclasses :class:`Generator` and has nothing better than
+        :meth:`prepare`'s windows (the default backend); the learned one samples its motion ahead instead.
+        """
+        yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
 
 
 def _default() -> Generator:

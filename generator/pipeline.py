@@ -13,14 +13,16 @@ and a long audio never has all its frames in memory. Nothing here writes a file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from faces import find_face
+from generator.backends import Generator
 from generator.errors import GeneratorError
 from generator.motion import Controls, MotionTrack, plan_motion
 from generator.render import render_frame
@@ -49,6 +51,23 @@ def rig_and_speech(
     if timings is not None:
         timings["rig"], timings["speech"] = rigged - started, time.perf_counter() - rigged
     return rig, speech
+
+
+def prepare_generation(
+    portrait_rgb: np.ndarray, audio: Audio, *, controls: Controls, transcript: str | None, fps: float,
+    plan: Callable[[SpeechTrack], MotionTrack],
+) -> Generation:
+    """What every backend's ``prepare`` does: :func:`rig_and_speech`, then ``plan``'s motion for the speech track,
+    each step timed into the generation's ``timings_s``. The backends differ in ``plan`` only."""
+    timings: dict[str, float] = {}
+    rig, speech = rig_and_speech(portrait_rgb, audio, zoom=controls.zoom, fps=fps, transcript=transcript,
+                                 timings=timings)
+    started = time.perf_counter()
+    motion = plan(speech)
+    timings["motion"] = time.perf_counter() - started
+    logger.info("prepared %d frames (%s visemes) in %.2f s, %.2f s of it motion", len(motion), speech.source,
+                sum(timings.values()), timings["motion"])
+    return Generation(rig=rig, speech=speech, motion=motion, audio=audio, fps=fps, timings_s=timings)
 
 
 @dataclass
@@ -81,8 +100,11 @@ class Generation:
             yield from window
 
 
-class DefaultGenerator:
-    """Landmark rig + speech visemes + rule-based motion + mesh-warp rendering; CPU, no weights."""
+class DefaultGenerator(Generator):
+    """Landmark rig + speech visemes + rule-based motion + mesh-warp rendering; CPU, no weights.
+
+    Its ``stream`` is the protocol's: :meth:`prepare`'s windows.
+    """
 
     name = "default"
     version = __version__
@@ -97,23 +119,5 @@ class DefaultGenerator:
         fps: float = 25.0,
     ) -> Generation:
         controls = controls or Controls()
-        timings: dict[str, float] = {}
-        rig, speech = rig_and_speech(portrait_rgb, audio, zoom=controls.zoom, fps=fps, transcript=transcript,
-                                     timings=timings)
-        started = time.perf_counter()
-        motion = plan_motion(speech, controls=controls)
-        timings["motion"] = time.perf_counter() - started
-        logger.info("prepared %d frames (%s visemes) in %.2f s", len(motion), speech.source, sum(timings.values()))
-        return Generation(rig=rig, speech=speech, motion=motion, audio=audio, fps=fps, timings_s=timings)
-
-    def stream(
-        self,
-        portrait_rgb: np.ndarray,
-        audio: Audio,
-        *,
-        controls: Controls | None = None,
-        transcript: str | None = None,
-        window: int = 25,
-    ) -> Iterator[list[np.ndarray]]:
-        """Windows of frames; the first is rendered before any later one is started."""
-        yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
+        return prepare_generation(portrait_rgb, audio, controls=controls, transcript=transcript, fps=fps,
+                                  plan=functools.partial(plan_motion, controls=controls))

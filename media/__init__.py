@@ -14,6 +14,7 @@ memory bomb or a hang fails one call, never the caller's process.
 """
 
 from media.audio import Audio, read_audio
+from media.digest import file_sha256
 from media.errors import MediaError, MediaTooLargeError
 from media.image import read_image
 from media.limits import Limits
@@ -29,6 +30,7 @@ __all__ = [
     "MediaType",
     "Sandbox",
     "VideoInfo",
+    "file_sha256",
     "iter_frames",
     "probe_video",
     "read_audio",

@@ -21,6 +21,7 @@ MODULES = [
     "media.sandbox",
     "media._mp4writer",
     "media.samples",
+    "media.digest",
     "provenance.samples",
     "detector._align",
     "detector._augment",

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,13 +36,11 @@ from generator.learned.inference import generate_latents, iter_latent_windows
 from generator.learned.model import EMOTION_NAMES
 from generator.motion import EMOTIONS, Controls, MotionTrack
 from generator.motion_data import SMOOTH_S, AudioEncoder, MotionBasis, audio_features, poses_from_latent
-from generator.pipeline import Generation, rig_and_speech
+from generator.pipeline import Generation, prepare_generation, rig_and_speech
 from generator.render import render_frame
 from generator.speech import SpeechTrack
 from likeness import __version__
 from media import Audio
-
-logger = logging.getLogger(__name__)
 
 _HEAD = ("yaw", "pitch", "roll", "tx", "ty")
 
@@ -116,15 +112,12 @@ class LearnedGenerator:
         if abs(fps - self.model.fps) > 1e-6:
             raise GeneratorError(f"the learned backend renders at the {self.model.fps:g} fps its model was trained "
                                  f"at, not {fps:g}")
-        timings: dict[str, float] = {}
-        rig, speech = rig_and_speech(portrait_rgb, audio, zoom=controls.zoom, fps=fps, transcript=transcript,
-                                     timings=timings)
-        started = time.perf_counter()
-        motion = self.motion(audio, n_frames=speech.n_frames, fps=fps, controls=controls, speech=speech,
-                             guidance=guidance)
-        timings["motion"] = time.perf_counter() - started
-        logger.info("learned motion for %d frames in %.2f s", len(motion), timings["motion"])
-        return Generation(rig=rig, speech=speech, motion=motion, audio=audio, fps=fps, timings_s=timings)
+
+        def plan(speech: SpeechTrack) -> MotionTrack:
+            return self.motion(audio, n_frames=speech.n_frames, fps=fps, controls=controls, speech=speech,
+                               guidance=guidance)
+
+        return prepare_generation(portrait_rgb, audio, controls=controls, transcript=transcript, fps=fps, plan=plan)
 
     def stream(
         self,

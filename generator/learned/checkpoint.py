@@ -24,23 +24,19 @@ import torch
 
 from generator.errors import GeneratorError
 from generator.learned import _safetensors
+from generator.learned.data import Standardisation
 from generator.learned.model import MotionDenoiser, MotionModelConfig
+from media import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 SHIPPED_CARD = MODELS_DIR / "motion-small-v1.json"
 
 
 @dataclass
-class MotionModel:
-    """A loaded motion model: the network in eval mode plus its standardisation."""
+class MotionModel(Standardisation):
+    """A loaded motion model: the network in eval mode plus its training data's :class:`Standardisation`."""
 
     net: MotionDenoiser
-    latent_names: list[str]
-    latent_mean: np.ndarray
-    latent_std: np.ndarray
-    audio_mean: np.ndarray
-    audio_std: np.ndarray
-    fps: float
     emotions: list[int] = field(default_factory=list)  # the emotion labels training saw (indices)
     audio_centering: str = "none"  # "clip": features minus their mean over the clip, as in training
     metadata: dict[str, str] = field(default_factory=dict, repr=False)
@@ -52,22 +48,17 @@ class MotionModel:
     def config(self) -> MotionModelConfig:
         return self.net.config
 
-    def index(self, name: str) -> int | None:
-        return self.latent_names.index(name) if name in self.latent_names else None
 
-
-def model_tensors(net: torch.nn.Module, *, latent_mean: np.ndarray, latent_std: np.ndarray, audio_mean: np.ndarray,
-                  audio_std: np.ndarray) -> dict[str, torch.Tensor]:
+def model_tensors(net: torch.nn.Module, *, stats: Standardisation) -> dict[str, torch.Tensor]:
     tensors = {f"net.{k}": v.detach().float().cpu() for k, v in net.state_dict().items()}
-    for name, value in (("latent_mean", latent_mean), ("latent_std", latent_std), ("audio_mean", audio_mean),
-                        ("audio_std", audio_std)):
-        tensors[f"stats.{name}"] = torch.as_tensor(np.asarray(value, np.float32))
+    for name in ("latent_mean", "latent_std", "audio_mean", "audio_std"):
+        tensors[f"stats.{name}"] = torch.as_tensor(np.asarray(getattr(stats, name), np.float32))
     return tensors
 
 
-def model_metadata(config: MotionModelConfig, *, latent_names: list[str], fps: float, **extra: Any) -> dict[str, str]:
+def model_metadata(config: MotionModelConfig, *, stats: Standardisation, **extra: Any) -> dict[str, str]:
     return {"format": "likeness-motion-model/1", "config": json.dumps(config.to_dict()),
-            "latent_names": json.dumps(latent_names), "fps": repr(float(fps)),
+            "latent_names": json.dumps(stats.latent_names), "fps": repr(float(stats.fps)),
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()}}
 
 
@@ -102,8 +93,7 @@ def load_model(path: Path, *, sha256: str | None = None, device: str = "cpu") ->
     net.to(device).eval()
     return MotionModel(net=net, latent_names=names, latent_mean=stats["latent_mean"], latent_std=stats["latent_std"],
                        audio_mean=stats["audio_mean"], audio_std=stats["audio_std"], fps=fps, emotions=emotions,
-                       audio_centering=centering,
-                       metadata=meta, sha256=digest)
+                       audio_centering=centering, metadata=meta, sha256=digest)
 
 
 def read_card(card_path: Path) -> dict[str, Any]:
@@ -124,10 +114,6 @@ def load_from_card(card_path: Path | None = None, *, device: str = "cpu") -> Mot
     model = load_model(card_path.parent / card["file"], sha256=card["sha256"], device=device)
     model.card, model.card_dir = card, card_path.parent
     return model
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_card(

@@ -18,6 +18,7 @@ the mean of its log scale (both standardised). Audio features are centred per cl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -47,16 +48,26 @@ class MotionClip:
 
 
 @dataclass
-class MotionDataset:
-    """Clips plus what inference needs to undo the standardisation."""
+class Standardisation:
+    """What inference needs to undo the standardisation: the latents' names, their mean and standard
+    deviation, the audio features' own, and the frame rate. A dataset computes it; a model carries it."""
 
-    clips: list[MotionClip]
     latent_names: list[str]
     latent_mean: np.ndarray
     latent_std: np.ndarray
     audio_mean: np.ndarray
     audio_std: np.ndarray
     fps: float
+
+    def index(self, name: str) -> int | None:
+        return self.latent_names.index(name) if name in self.latent_names else None
+
+
+@dataclass
+class MotionDataset(Standardisation):
+    """Clips plus their :class:`Standardisation`."""
+
+    clips: list[MotionClip]
     root: Path
 
     @property
@@ -66,9 +77,6 @@ class MotionDataset:
     @property
     def audio_dim(self) -> int:
         return int(self.audio_mean.shape[0])
-
-    def index(self, name: str) -> int | None:
-        return self.latent_names.index(name) if name in self.latent_names else None
 
     def frames(self) -> int:
         return sum(len(c.latent) for c in self.clips)
@@ -86,8 +94,7 @@ class MotionDataset:
 
 
 def _with(dataset: MotionDataset, clips: list[MotionClip]) -> MotionDataset:
-    return MotionDataset(clips, dataset.latent_names, dataset.latent_mean, dataset.latent_std, dataset.audio_mean,
-                         dataset.audio_std, dataset.fps, dataset.root)
+    return dataclasses.replace(dataset, clips=clips)
 
 
 def load_dataset(root: Path, *, audio_stats_exclude: Sequence[str] = ()) -> MotionDataset:
@@ -130,8 +137,9 @@ def load_dataset(root: Path, *, audio_stats_exclude: Sequence[str] = ()) -> Moti
     audio_mean, audio_std = audio_all.mean(axis=0), audio_all.std(axis=0) + 1e-4
     clips = [MotionClip(name, (latent - mean) / std, audio, has_audio, label, held)
              for name, latent, audio, has_audio, label, held in raw]
-    return MotionDataset(clips, names, mean, std, audio_mean.astype(np.float32), audio_std.astype(np.float32),
-                         float(meta.get("fps", 25.0)), root)
+    return MotionDataset(latent_names=names, latent_mean=mean, latent_std=std,
+                         audio_mean=audio_mean.astype(np.float32), audio_std=audio_std.astype(np.float32),
+                         fps=float(meta.get("fps", 25.0)), clips=clips, root=root)
 
 
 def _latent_stats(meta: dict, stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -227,9 +227,8 @@ def _train(args: argparse.Namespace, *, world: int, rank: int, device: torch.dev
         return None
     path = args.out / "model.safetensors"
     _safetensors.save_file(
-        model_tensors(net, latent_mean=train_set.latent_mean, latent_std=train_set.latent_std,
-                      audio_mean=train_set.audio_mean, audio_std=train_set.audio_std),
-        path, metadata=model_metadata(config, latent_names=train_set.latent_names, fps=train_set.fps, step=str(step),
+        model_tensors(net, stats=train_set),
+        path, metadata=model_metadata(config, stats=train_set, step=str(step),
                                       audio_centering=AUDIO_CENTERING,
                                       emotions=sorted({c.emotion for c in train_set.clips} - {NO_EMOTION}),
                                       train_clips=[c.name for c in train_set.clips],
@@ -244,11 +243,10 @@ def _train(args: argparse.Namespace, *, world: int, rank: int, device: torch.dev
 
 def _save_checkpoint(path: Path, net: MotionDenoiser, optimizer: torch.optim.Optimizer, data: MotionDataset, *,
                      step: int, args: argparse.Namespace) -> None:
-    tensors = model_tensors(net, latent_mean=data.latent_mean, latent_std=data.latent_std,
-                            audio_mean=data.audio_mean, audio_std=data.audio_std)
+    tensors = model_tensors(net, stats=data)
     tensors.update(_optimizer_tensors(optimizer))
     _safetensors.save_file(tensors, path, metadata=model_metadata(
-        net.config, latent_names=data.latent_names, fps=data.fps, step=str(step), audio_centering=AUDIO_CENTERING,
+        net.config, stats=data, step=str(step), audio_centering=AUDIO_CENTERING,
         emotions=sorted({c.emotion for c in data.clips} - {NO_EMOTION}),
         args={k: str(v) for k, v in vars(args).items()}))
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from generator.errors import GeneratorError
 from generator.motion_data.layout import AUDIO_DIM, MEL_FMAX, MEL_FMIN, N_MELS
-from media import Audio
+from media import Audio, file_sha256
 from speech import prosody as _prosody
 
 # --- audio features ------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ class AudioEncoder:
                                  f"{first[:200]}") from None
         self.rate = float(probe.shape[0])  # frames per second of audio
         self.dim = int(probe.shape[1])
-        self.sha256 = _sha256(self.path)
+        self.sha256 = file_sha256(self.path)
 
     def _hidden(self, x: np.ndarray) -> np.ndarray:
         import torch
@@ -175,13 +175,3 @@ class AudioEncoder:
 def load_audio_encoder(path: Path | str) -> AudioEncoder:
     """The user's wav2vec2-style encoder at ``path`` (torch.export or TorchScript), checked by running it once."""
     return AudioEncoder(path)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -56,6 +56,14 @@ def test_stream_yields_windows_without_preparing_twice(portrait, speech):
     stream.close()
 
 
+def test_the_protocols_stream_renders_the_prepared_frames(portrait, speech, generation):
+    stream = get_generator().stream(portrait, speech, controls=Controls(seed=11), transcript=SENTENCE, window=5)
+    first = next(stream)
+    stream.close()
+    assert len(first) == 5 and all(np.array_equal(frame, generation.frame(i)) for i, frame in enumerate(first))
+    assert set(generation.timings_s) == {"rig", "speech", "motion"}
+
+
 def test_refusals(portrait, speech):
     with pytest.raises(GeneratorError, match="unknown generator backend 'vasa'"):
         get_generator("vasa")

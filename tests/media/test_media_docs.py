@@ -7,7 +7,7 @@ def test_public_surface():
     import media
 
     assert sorted(media.__all__) == sorted([
-        "Audio", "Limits", "MediaError", "MediaTooLargeError", "MediaType", "VideoInfo", "iter_frames",
+        "Audio", "Limits", "MediaError", "MediaTooLargeError", "MediaType", "VideoInfo", "file_sha256", "iter_frames",
         "probe_video", "read_audio", "read_image", "sniff_bytes", "sniff_file", "Sandbox",
     ])
     assert media.MediaError.http_status == 422
