@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from faces.errors import FaceBackendError, IdentityModelError
-from faces.identity import Calibration, cosine, normalised, sha256_of
+from faces.identity import Calibration, cosine, normalised
 from faces.landmarks import FaceLandmarks, as_rgb
+from media import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class DlibBackend:
 
 def _load(folder: Path) -> tuple[Any, Any, threading.Lock]:
     for name, expected in PINNED_SHA256.items():
-        actual = sha256_of(folder / name)
+        actual = file_sha256(folder / name)
         if actual != expected:
             raise IdentityModelError(
                 f"{folder / name} has sha256 {actual[:16]}…, not the pinned {expected[:16]}…: the model file is "

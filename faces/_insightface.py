@@ -47,8 +47,9 @@ import numpy as np
 
 from faces._align import align_arcface, five_keypoints
 from faces.errors import FaceBackendError, IdentityModelError
-from faces.identity import Calibration, cosine, normalised, sha256_of
+from faces.identity import Calibration, cosine, normalised
 from faces.landmarks import FaceLandmarks, as_rgb
+from media import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class InsightFaceBackend:
         model_input = session.get_inputs()[0]
         self.input_name: str = model_input.name
         self.input_size = int(model_input.shape[2])
-        self.sha256 = sha256_of(path)
+        self.sha256 = file_sha256(path)
         self.model_version = f"{path.name}:{self.sha256[:12]}"
         self.mean, self.std = (0.0, 1.0) if _normalises_itself(path) else (_MEAN, _STD)
         self._session = session

@@ -44,7 +44,6 @@ import numpy as np
 from faces.errors import FaceBackendError, FaceError, IdentityModelError
 from faces.find import find_face
 from faces.landmarks import FaceLandmarks, as_rgb
-from media import file_sha256
 
 BACKENDS = ("dlib", "insightface")
 
@@ -175,7 +174,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(np.dot(u.astype(np.float64), v.astype(np.float64)), -1.0, 1.0))
 
 
-sha256_of = file_sha256  # faces' name for it: the backends check model files against pinned or carded values
 
 
 def get_identity_backend(
