@@ -10,7 +10,7 @@ import os
 import subprocess
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,3 +154,28 @@ def wait_for(client: httpx.Client, generation_id: str, *, timeout_s: float = 180
         if time.monotonic() > deadline:
             raise TimeoutError(f"{generation_id} still {body['status']} after {timeout_s} s")
         time.sleep(0.25)
+
+
+@contextmanager
+def while_rendering(worker: Any, *, at_frame: int, do: Callable[[], object]) -> Iterator[None]:
+    """The worker's real generations, but ``do()`` (a revocation, a suspension) runs as frame ``at_frame`` renders."""
+    real_prepare = worker.generator.prepare
+
+    class Interrupted:
+        def __init__(self, generation: Any) -> None:
+            self._g = generation
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._g, name)
+
+        def frames(self) -> Iterator[Any]:
+            for index, frame in enumerate(self._g.frames()):
+                if index == at_frame:
+                    do()
+                yield frame
+
+    worker.generator.prepare = lambda *a, **k: Interrupted(real_prepare(*a, **k))
+    try:
+        yield
+    finally:
+        worker.generator.prepare = real_prepare

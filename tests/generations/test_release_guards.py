@@ -33,6 +33,7 @@ from gateway_factories import (
     speech_wav,
     submit_generation,
     wait_for,
+    while_rendering,
 )
 
 from audit import AuditKind
@@ -105,23 +106,6 @@ def test_read_verified_returns_the_bytes_it_hashed_and_refuses_a_link(tmp_path):
 
 # ------------------------------------------------------------------ finding 12: partner and policy re-checked
 
-class _SuspendingGeneration:
-    """The real generation; an operator suspends the partner while its frames are being rendered."""
-
-    def __init__(self, generation, suspend):
-        self._g = generation
-        self._suspend = suspend
-
-    def __getattr__(self, name):
-        return getattr(self._g, name)
-
-    def frames(self):
-        for index, frame in enumerate(self._g.frames()):
-            if index == 5:
-                self._suspend()
-            yield frame
-
-
 def test_a_partner_suspended_after_the_gate_gets_no_video(idle_gateway, alice, speech):
     gw = idle_gateway
     consent_id, _ = register_consent(gw.runtime, alice)
@@ -137,13 +121,9 @@ def test_a_partner_suspended_after_the_gate_gets_no_video(idle_gateway, alice, s
     _nothing_released(gw, before)
 
     gw.runtime.partners.reinstate("acme")
-    real_prepare = worker.generator.prepare
     suspend = lambda: gw.runtime.partners.suspend("acme", reason="suspended mid-render")  # noqa: E731
-    worker.generator.prepare = lambda *a, **k: _SuspendingGeneration(real_prepare(*a, **k), suspend)  # type: ignore[method-assign]
-    try:
+    with while_rendering(worker, at_frame=5, do=suspend):  # an operator suspends the partner while it renders
         assert worker.run(during) == JobStatus.CANCELLED  # suspended while rendering: stopped before release
-    finally:
-        worker.generator.prepare = real_prepare  # type: ignore[method-assign]
     assert gw.runtime.jobs.get(during).error_code == "partner_suspended"
     [cancelled] = _entries(gw, during, "generation.cancelled")
     assert cancelled.data["stage"] in ("during_generation", "before_release")

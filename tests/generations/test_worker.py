@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gateway_factories import jpeg, live_gateway, needs_shared_data, register_consent, speech_wav
+from gateway_factories import jpeg, live_gateway, needs_shared_data, register_consent, speech_wav, while_rendering
 from live_server import free_port
 
 from audit import AuditKind
@@ -57,28 +57,9 @@ def test_a_consent_revoked_while_rendering_stops_the_release(idle_gateway, alice
     consent_id, token = register_consent(gw.runtime, alice)
     job_id = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=long_speech)
     worker = gw.runtime.attach_worker()
-    real_prepare = worker.generator.prepare
-
-    class RevokingGeneration:
-        """The real generation; the person revokes while its frames are being rendered."""
-
-        def __init__(self, generation):
-            self._g = generation
-
-        def __getattr__(self, name):
-            return getattr(self._g, name)
-
-        def frames(self):
-            for index, frame in enumerate(self._g.frames()):
-                if index == 10:
-                    gw.runtime.registry.revoke(consent_id, token=token, reason="stop now")
-                yield frame
-
-    worker.generator.prepare = lambda *a, **k: RevokingGeneration(real_prepare(*a, **k))  # type: ignore[method-assign]
-    try:
+    revoke = lambda: gw.runtime.registry.revoke(consent_id, token=token, reason="stop now")  # noqa: E731
+    with while_rendering(worker, at_frame=10, do=revoke):  # the person revokes while the frames are rendered
         assert worker.run(job_id) == JobStatus.CANCELLED
-    finally:
-        worker.generator.prepare = real_prepare  # type: ignore[method-assign]
     assert gw.runtime.jobs.get(job_id).status == "cancelled"
     outputs = gw.runtime.blobs.outputs_root
     assert not outputs.exists() or not list(outputs.iterdir())  # nothing released, no temporary left
