@@ -36,13 +36,10 @@ and exits 1 when any check fails (the failures are listed, not hidden).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import random
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,10 +51,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "gateway")]  # the tests' factories: a person, a JPEG, speech
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
+from gateway_factories import jpeg, media_files, register_consent, speech_wav  # noqa: E402
+from gateway_factories import person as person_of_clip  # noqa: E402
+from live_server import free_port, interrupt  # noqa: E402
 
 SHARED = Path(os.environ.get("LIKENESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 LIKENESS = ROOT / ".venv" / "bin" / "likeness"
@@ -113,34 +113,10 @@ class Shared:
 # ---------------------------------------------------------------------- setup
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def jpeg(rgb: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=92)
-    return buffer.getvalue()
-
-
-def speech(text: str, dest: Path) -> bytes:
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "170", "-w", str(dest), text], check=True,
-                   capture_output=True)
-    return dest.read_bytes()
-
-
 def prepare(data_dir: Path, specs: list[PartnerSpec], clips: list[str], tmp: Path) -> dict[str, Any]:
     """Keys, partners and one consent per person, written by a Runtime in this process (then closed)."""
-    from consent import ConsentScope
-    from faces import embed_face
     from gateway.runtime import Runtime, ensure_keys
     from gateway.settings import Settings
-    from generations import log_grant
-    from media import iter_frames, probe_video
 
     settings = Settings(data_dir=data_dir)
     ensure_keys(settings)
@@ -150,17 +126,11 @@ def prepare(data_dir: Path, specs: list[PartnerSpec], clips: list[str], tmp: Pat
                                                rate_per_minute=spec.rate)
         spec.key, spec.id = issued.plaintext, partner.id
     people = []
-    for clip in clips:
-        path = SHARED / "clips" / f"{clip}.mp4"
-        every = max(1, probe_video(path).frame_count // 6)
-        frames = list(iter_frames(path, every=every, max_frames=6))
-        references = [embed_face(f, backend=runtime.identity) for f in frames[:3]]
-        scope = ConsentScope(partners=[s.name for s in specs], purposes=["education"],
-                             prohibited_purposes=["political"])
-        consent, _token = runtime.registry.register(scope, reference_embeddings=references)
-        log_grant(runtime.audit_log, consent, actor="subject")  # the gate refuses a consent whose grant is not logged
-        people.append({"clip": clip, "consent": consent.id, "portraits": [jpeg(f) for f in frames[3:]]})
-    audio = speech("Hello, this is a short lesson about the planets.", tmp / "speech.wav")
+    for clip in clips:  # education, never political, for every partner; the grant logged, as the gate requires
+        who = person_of_clip(SHARED, clip)
+        consent_id, _token = register_consent(runtime, who, partners=[s.name for s in specs])
+        people.append({"clip": clip, "consent": consent_id, "portraits": [jpeg(f) for f in who.portraits]})
+    audio = speech_wav("Hello, this is a short lesson about the planets.", tmp / "speech.wav")
     runtime.engine.dispose()
     return {"people": people, "audio": audio}
 
@@ -181,16 +151,6 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
         time.sleep(0.25)
     proc.kill()
     raise SystemExit("the server did not answer /healthz within 180 s")
-
-
-def stop(proc: subprocess.Popen[bytes], *, timeout: float = 60) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ---------------------------------------------------------------------- load
@@ -248,8 +208,7 @@ def client_loop(index: int, spec: PartnerSpec, url: str, world: dict[str, Any], 
                 portrait = rng.choice((other if wrong_face else person)["portraits"])
                 purpose = "political" if rng.random() < 0.05 else "education"
                 form = {"consent_id": person["consent"], "purpose": purpose}
-                files = {"portrait": ("portrait.jpg", portrait, "image/jpeg"),
-                         "audio": ("speech.wav", audio, "audio/wav")}
+                files = media_files(portrait, audio)
                 expect = "deny" if wrong_face or purpose != "education" else "allow"
                 kw = {"data": form, "files": files, "headers": {"Idempotency-Key": key}, "key": key, "expect": expect}
                 if twin:  # the same key twice at once: one job, both answers name it
@@ -291,8 +250,7 @@ def idle_baseline(url: str, spec: PartnerSpec, world: dict[str, Any], shared: Sh
             _send(client, shared, "idle-healthz", "-", "GET", "/healthz")
             _send(client, shared, "idle-check", spec.name, "POST", f"/v1/consents/{person['consent']}/check",
                   json={"purpose": "education"})
-            files = {"portrait": ("portrait.jpg", rng.choice(person["portraits"]), "image/jpeg"),
-                     "audio": ("speech.wav", world["audio"], "audio/wav")}
+            files = media_files(rng.choice(person["portraits"]), world["audio"])
             _send(client, shared, "idle-generate", spec.name, "POST", "/v1/generations",
                   data={"consent_id": person["consent"], "purpose": "education"}, files=files,
                   headers={"Idempotency-Key": f"idle-{n}"}, key=f"idle-{n}", expect="allow")
@@ -459,7 +417,7 @@ def run_workers(data_dir: Path, count: int, timeout_s: float, tmp: Path, failure
         elapsed = time.perf_counter() - start
     finally:
         for p in procs:
-            stop(p)
+            interrupt(p)
     with engine.connect() as conn:
         statuses = Counter(r[0] for r in conn.execute(text("SELECT status FROM generation_jobs")).all())
         released_ids = {r[0] for r in conn.execute(text("SELECT id FROM generation_jobs WHERE status = 'released'"))}
@@ -540,7 +498,7 @@ def main() -> None:
     load_s = time.perf_counter() - load_start
     load_after = os.getloadavg()[0]
     alive = server.poll() is None
-    stop(server)
+    interrupt(server)
     if not alive:
         failures.append(f"the server died during the load (exit {server.returncode})")
     calls = shared.calls

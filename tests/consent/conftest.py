@@ -1,8 +1,10 @@
 """Fixtures for the consent tests: real keys on disk, a real migrated database (SQLite; PostgreSQL in CI),
-a clock the tests move, and real face embeddings from the dlib backend where a test scores a portrait."""
+a clock the tests move, and real face embeddings from the dlib backend where a test scores a portrait.
+The portal's server in a thread is tests/gateway's (``live_server``)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from consent import ConsentKeys, ConsentService, init_consent_keys
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "gateway"))
 
 
 class Clock:

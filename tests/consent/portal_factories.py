@@ -10,18 +10,17 @@ and microphone.
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI
+from live_server import serve_in_thread
 from PIL import Image
 from statement_factories import FPS, padded, speak, talking_frames, turning_frames, write_mp4
 
@@ -124,30 +123,9 @@ def write_fake_devices(frames: list[np.ndarray], audio: Audio, *, y4m: Path, wav
     tmp_audio.replace(wav)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """``app`` under uvicorn on 127.0.0.1 in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, name="portal-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+def serve(app: FastAPI) -> AbstractContextManager[str]:
+    """``app`` under uvicorn on 127.0.0.1 in a thread (shut down within 2 s); yields its base URL."""
+    return serve_in_thread(app, name="portal-uvicorn", timeout_graceful_shutdown=2)
 
 
 class Events:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -19,15 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from live_server import free_port, interrupt
 
 LIKENESS = str(Path(sys.executable).with_name("likeness"))
 MIB = 2**20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -97,12 +91,7 @@ def likeness_serve(data_dir: Path, *, cwd: Path | None = None, **settings: str) 
             time.sleep(0.2)
         yield served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process)
 
 
 class RawClient:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,8 +21,9 @@ from typing import Any
 
 import httpx
 import numpy as np
-from gateway_factories import SHARED_DATA, Person, free_port, register_consent
+from gateway_factories import SHARED_DATA, Person, register_consent
 from hostile_corpus import Item
+from live_server import free_port, interrupt
 
 from gateway.runtime import Runtime, ensure_keys
 from gateway.settings import Settings
@@ -189,13 +189,7 @@ def start_server(data_dir: Path, *, who: Person, extra_env: dict[str, str] | Non
         running.rss_at_start_mib = running.rss_mib()
         yield running
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
+        interrupt(process)
 
 
 __all__ = ["LIKENESS", "RunningServer", "Shot", "server_env", "start_server"]

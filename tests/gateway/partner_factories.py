@@ -1,4 +1,5 @@
-"""Helpers for the partner tests: a clock that moves when told, and a scan of every stored byte."""
+"""Helpers for the partner tests: a clock that moves when told, the partner service on it (fixtures that
+tests/partners and tests/gateway name in their conftest.py), and a scan of every stored byte."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
+
+from partners import PartnerService
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -21,6 +25,17 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(engine: Engine, clock: Clock) -> PartnerService:
+    """The partner service on a migrated database, on ``clock``."""
+    return PartnerService(engine, clock=clock)
 
 
 def stored_text(engine: Engine) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from gateway_factories import live_gateway
-from partner_factories import Clock, stored_text
+from partner_factories import stored_text
 
 from gateway.admin import COOKIE, admin_session_valid
 from gateway.settings import Settings
@@ -146,16 +146,6 @@ def test_admin_session_valid_never_raises_for_junk(gw):
 
 
 # --- the service, with a clock ------------------------------------------------------------------
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def service(engine, clock):
-    return PartnerService(engine, clock=clock)
 
 
 def test_sessions_end_when_idle_and_at_their_lifetime(service, clock):

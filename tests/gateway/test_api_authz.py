@@ -8,11 +8,11 @@ import time
 
 import pytest
 from gateway_factories import (
-    SHARED_DATA,
     generation_form,
     jpeg,
     live_gateway,
-    person,
+    media_files,
+    needs_shared_data,
     register_consent,
     speech_wav,
     wait_for,
@@ -20,11 +20,11 @@ from gateway_factories import (
 
 from gateway.settings import Settings
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+pytestmark = needs_shared_data
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, alice):
     settings = Settings.for_tests(tmp_path_factory.mktemp("authz") / "var")
     with live_gateway(settings) as gw:
         partners = gw.runtime.partners
@@ -33,15 +33,10 @@ def world(tmp_path_factory):
         _, reader = partners.add("readonly", use_cases=["education"], scopes=["generations:read"],
                                  rate_per_minute=1000)
         admin = partners.add_admin("reviewer")
-        alice = person(SHARED_DATA, "lp_d0")
         consent_id, _ = register_consent(gw.runtime, alice, partners=["acme", "globex"])
         speech = speech_wav("Good morning, class.", tmp_path_factory.mktemp("s") / "s.wav")
+        job_id = gw.submit(a.plaintext, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=speech)
         with gw.client(a.plaintext) as client:
-            made = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                               files={"portrait": ("p.jpg", jpeg(alice.portraits[0]), "image/jpeg"),
-                                      "audio": ("s.wav", speech, "audio/wav")})
-            assert made.status_code == 202, made.text
-            job_id = made.json()["id"]
             assert wait_for(client, job_id)["status"] == "released"
         yield {"gw": gw, "a": a.plaintext, "b": b.plaintext, "reader": reader.plaintext, "admin": admin.plaintext,
                "job": job_id, "consent": consent_id}
@@ -121,8 +116,7 @@ def test_admin_pages_need_a_login_and_refuse_a_partner_key_as_token(world):
 def test_a_key_without_the_write_scope_cannot_generate(world):
     with world["gw"].client(world["reader"]) as client:
         response = client.post("/v1/generations", data=generation_form(consent_id=world["consent"]),
-                               files={"portrait": ("p.jpg", b"\xff\xd8\xff", "image/jpeg"),
-                                      "audio": ("s.wav", b"RIFF", "audio/wav")})
+                               files=media_files(b"\xff\xd8\xff", b"RIFF"))
         listed = client.get("/v1/generations")
     assert response.status_code == 403 and "generations:write" in response.json()["error"]["message"]
     assert listed.status_code == 200

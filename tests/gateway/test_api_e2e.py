@@ -21,16 +21,19 @@ from gateway_factories import (
     generation_form,
     jpeg,
     live_gateway,
+    media_files,
+    needs_shared_data,
     person,
     register_consent,
     speech_wav,
+    tone_wav,
     wait_for,
 )
 
 from audit import AuditKind
 from gateway.settings import Settings
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+pytestmark = needs_shared_data
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +41,6 @@ def gateway(tmp_path_factory):
     settings = Settings.for_tests(tmp_path_factory.mktemp("gw") / "var", max_media_seconds=20.0)
     with live_gateway(settings) as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def alice():
-    return person(SHARED_DATA, "lp_d0")
-
-
-@pytest.fixture(scope="module")
-def bob():
-    return person(SHARED_DATA, "lp_d3")
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +60,6 @@ def acme(gateway):
     return issued.plaintext
 
 
-def _files(portrait: bytes, audio: bytes) -> dict[str, tuple[str, bytes, str]]:
-    return {"portrait": ("portrait.jpg", portrait, "image/jpeg"), "audio": ("speech.wav", audio, "audio/wav")}
-
-
 def _decisions(gateway, consent_id: str) -> list[dict]:
     return [e.data | {"consent_id": e.consent_id} for e in gateway.runtime.audit_log.search(
         kind=AuditKind.GENERATION_DECIDED, consent_id=consent_id, limit=100)]
@@ -81,7 +70,7 @@ def test_a_partner_gets_a_marked_signed_video_that_detect_attributes(gateway, ac
     consent_id = alice_consent
     with gateway.client(acme) as client:
         created = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                              files=_files(jpeg(alice.portraits[0]), speech))
+                              files=media_files(jpeg(alice.portraits[0]), speech))
         assert created.status_code == 202, created.text
         job = created.json()
         assert created.headers["location"] == f"/v1/generations/{job['id']}"
@@ -115,7 +104,7 @@ def test_an_unknown_consent_is_refused_and_logged(gateway, acme, alice, speech):
     missing = "cns_" + "ab" * 16
     with gateway.client(acme) as client:
         response = client.post("/v1/generations", data=generation_form(consent_id=missing),
-                               files=_files(jpeg(alice.portraits[0]), speech))
+                               files=media_files(jpeg(alice.portraits[0]), speech))
     assert response.status_code == 404
     error = response.json()["error"]
     assert error["code"] == "consent_unknown" and [r["id"] for r in error["reasons"]] == ["consent-unknown"]
@@ -126,7 +115,7 @@ def test_another_persons_face_is_refused(gateway, acme, alice_consent, bob, spee
     consent_id = alice_consent
     with gateway.client(acme) as client:
         response = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                               files=_files(jpeg(bob.portraits[0]), speech))
+                               files=media_files(jpeg(bob.portraits[0]), speech))
     assert response.status_code == 403, response.text
     reasons = [r["id"] for r in response.json()["error"]["reasons"]]
     assert reasons == ["identity-below-threshold"]
@@ -139,7 +128,7 @@ def test_a_purpose_outside_the_consent_is_refused(gateway, acme, alice, alice_co
     consent_id = alice_consent
     with gateway.client(acme) as client:
         response = client.post("/v1/generations", data=generation_form(consent_id=consent_id, purpose="political"),
-                               files=_files(jpeg(alice.portraits[0]), speech))
+                               files=media_files(jpeg(alice.portraits[0]), speech))
     assert response.status_code == 403
     reasons = {r["id"] for r in response.json()["error"]["reasons"]}
     assert {"purpose-prohibited-by-consent", "purpose-not-declared-by-partner"} <= reasons
@@ -152,7 +141,7 @@ def test_a_revoked_consent_is_refused(gateway, acme, speech):
     gateway.runtime.registry.revoke(consent_id, token=token, reason="changed my mind")
     with gateway.client(acme) as client:
         response = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                               files=_files(jpeg(carol.portraits[0]), speech))
+                               files=media_files(jpeg(carol.portraits[0]), speech))
         check = client.post(f"/v1/consents/{consent_id}/check", json={"purpose": "education"})
     assert response.status_code == 403
     assert "consent-not-active" in {r["id"] for r in response.json()["error"]["reasons"]}
@@ -165,9 +154,9 @@ def test_over_quota_is_refused_with_retry_after(gateway, speech):
     consent_id, _ = register_consent(gateway.runtime, dave, partners=["thrifty"])
     with gateway.client(issued.plaintext) as client:
         first = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                            files=_files(jpeg(dave.portraits[0]), speech))
+                            files=media_files(jpeg(dave.portraits[0]), speech))
         second = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                             files=_files(jpeg(dave.portraits[1]), speech))
+                             files=media_files(jpeg(dave.portraits[1]), speech))
         wait_for(client, first.json()["id"])
     assert first.status_code == 202
     assert second.status_code == 429 and int(second.headers["retry-after"]) > 0
@@ -178,7 +167,7 @@ def test_over_quota_is_refused_with_retry_after(gateway, speech):
 def test_an_idempotent_retry_returns_the_same_job(gateway, acme, alice, alice_consent, speech):
     consent_id = alice_consent
     form = generation_form(consent_id=consent_id)
-    files = _files(jpeg(alice.portraits[2]), speech)
+    files = media_files(jpeg(alice.portraits[2]), speech)
     with gateway.client(acme, headers={"Idempotency-Key": "order-42"}) as client:
         first = client.post("/v1/generations", data=form, files=files)
         again = client.post("/v1/generations", data=form, files=files)
@@ -188,23 +177,6 @@ def test_an_idempotent_retry_returns_the_same_job(gateway, acme, alice, alice_co
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
-
-
-def _tone_wav(seconds: float) -> bytes:
-    import io
-    import wave
-
-    import numpy as np
-
-    rate = 16000
-    samples = (0.2 * np.sin(2 * np.pi * 220 * np.arange(int(rate * seconds)) / rate) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(("case", "status", "code"), [
@@ -217,7 +189,7 @@ def _tone_wav(seconds: float) -> bytes:
 def test_bad_media_is_refused_precisely_and_logged(gateway, acme, alice, alice_consent, speech, case, status, code):
     portrait, audio = jpeg(alice.portraits[0]), speech
     if case == "audio too long":
-        audio = _tone_wav(25.0)  # the module's limit is 20 s
+        audio = tone_wav(25.0)  # the module's limit is 20 s
     elif case == "portrait not an image":
         portrait = speech
     elif case == "empty portrait":
@@ -231,7 +203,7 @@ def test_bad_media_is_refused_precisely_and_logged(gateway, acme, alice, alice_c
     before = len(list(gateway.runtime.blobs.inputs_root.glob("*"))) if gateway.runtime.blobs.inputs_root.exists() else 0
     with gateway.client(acme) as client:
         response = client.post("/v1/generations", data=generation_form(consent_id=alice_consent),
-                               files=_files(portrait, audio))
+                               files=media_files(portrait, audio))
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["code"] == code and error["message"] and "Traceback" not in response.text

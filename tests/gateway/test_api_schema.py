@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from gateway_factories import SHARED_DATA, live_gateway, person, register_consent
+from gateway_factories import live_gateway, needs_shared_data, register_consent
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -21,7 +23,7 @@ from gateway.admin import api as admin_api
 from gateway.api import router as partner_api
 from gateway.settings import Settings
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+pytestmark = needs_shared_data
 
 FORGED = "Bearer lk_live_AAAAAAAAAA_" + "x" * 43
 # A schema-valid upload may still be no portrait (an empty or random file): the media and face checks that
@@ -40,12 +42,12 @@ def _operations() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
+def live(tmp_path_factory, alice):
     with live_gateway(Settings.for_tests(tmp_path_factory.mktemp("schema") / "var", max_upload_bytes=256 * 1024),
                       run_jobs=False) as gw:
         _, issued = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=100_000,
                                             quota=100_000)
-        register_consent(gw.runtime, person(SHARED_DATA, "lp_d0"))
+        register_consent(gw.runtime, alice)
         gw.key = issued.plaintext  # type: ignore[attr-defined]
         gw.admin = gw.runtime.partners.add_admin("reviewer").plaintext  # type: ignore[attr-defined]
         yield gw
@@ -60,12 +62,15 @@ def api_schema(live):
     return {f"{op.method.upper()} {op.path}": op for op in (r.ok() for r in schema.get_all_operations())}
 
 
+def _for_generated_requests(operation, *, examples: int, check: Callable[[Any], None]) -> None:
+    """``check`` on ``examples`` requests that hypothesis builds from the operation's schema."""
+    strategy = given(case=operation.as_strategy())
+    settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)(
+        strategy(check))()
+
+
 @pytest.mark.parametrize("operation", _operations())
 def test_no_generated_request_breaks_the_api(operation, api_schema, live):
-    op = api_schema[operation]
-
-    @given(case=op.as_strategy())
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case):
         excluded = [positive_data_acceptance] if operation in CONTENT_CHECKED else []
         key = live.admin if operation.split()[1].startswith("/admin/") else live.key
@@ -73,17 +78,13 @@ def test_no_generated_request_breaks_the_api(operation, api_schema, live):
                                           excluded_checks=excluded)
         assert response.status_code < 500
 
-    check()
+    _for_generated_requests(api_schema[operation], examples=30, check=check)
 
 
 @pytest.mark.parametrize("operation", _operations())
 def test_no_generated_request_gets_in_with_a_forged_key(operation, api_schema, live):
-    op = api_schema[operation]
-
-    @given(case=op.as_strategy())
-    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case):
         response = case.call(base_url=live.url, headers={"Authorization": FORGED})
         assert response.status_code in (401, 422), response.text
 
-    check()
+    _for_generated_requests(api_schema[operation], examples=10, check=check)

@@ -5,31 +5,17 @@ the database) is refused like an unknown one. Two real partners over real HTTP."
 
 from __future__ import annotations
 
-import io
-import wave
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from gateway_factories import jpeg, live_gateway
+from gateway_factories import jpeg, live_gateway, tone_wav
 
 from consent import ConsentScope
 from gateway.settings import Settings
 from generations import grant_logged, log_grant
 
 NOBODY = "cns_" + "0" * 32
-
-
-def _tone() -> bytes:
-    rate = 16000
-    samples = (0.2 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +45,7 @@ def _generate(world, key: str, consent_id: str):
     with world["gw"].client(world[key]) as client:
         return client.post("/v1/generations", data={"consent_id": consent_id, "purpose": "education"},
                            files={"portrait": ("p.jpg", portrait, "image/jpeg"),
-                                  "audio": ("s.wav", _tone(), "audio/wav")})
+                                  "audio": ("s.wav", tone_wav(), "audio/wav")})
 
 
 def _same_as_unknown(response, unknown, consent_id: str) -> None:

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 from gateway_factories import (
-    SHARED_DATA,
-    generation_form,
     jpeg,
     live_gateway,
-    person,
+    needs_shared_data,
     register_consent,
     speech_wav,
+    submit_generation,
     wait_for,
 )
 from pydantic import ValidationError
@@ -52,10 +51,9 @@ def test_an_unknown_backend_is_refused(monkeypatch):
     assert str(refused.value) == "invalid settings: LIKENESS_GENERATOR_BACKEND: Input should be 'default' or 'learned'"
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
-def test_a_partner_job_on_the_learned_backend_says_so_in_the_manifest_and_in_detect(tmp_path):
+@needs_shared_data
+def test_a_partner_job_on_the_learned_backend_says_so_in_the_manifest_and_in_detect(tmp_path, alice):
     settings = Settings.for_tests(tmp_path / "var", max_media_seconds=20.0, generator_backend="learned")
-    alice = person(SHARED_DATA, "lp_d0")
     audio = speech_wav("Hello, this is a short lesson about the planets.", tmp_path / "s.wav")
     with live_gateway(settings) as gateway:
         worker = gateway.runtime.worker
@@ -64,11 +62,8 @@ def test_a_partner_job_on_the_learned_backend_says_so_in_the_manifest_and_in_det
         consent_id, _ = register_consent(gateway.runtime, alice)
         _, issued = gateway.runtime.partners.add("acme", use_cases=["education"], quota=10, rate_per_minute=100)
         with gateway.client(issued.plaintext) as client:
-            created = client.post("/v1/generations", data=generation_form(consent_id=consent_id), files={
-                "portrait": ("portrait.jpg", jpeg(alice.portraits[0]), "image/jpeg"),
-                "audio": ("speech.wav", audio, "audio/wav")})
-            assert created.status_code == 202, created.text
-            done = wait_for(client, created.json()["id"])
+            job_id = submit_generation(client, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=audio)
+            done = wait_for(client, job_id)
             assert done["status"] == "released", done
             video = client.get(done["video_url"])
         assert video.status_code == 200

@@ -17,14 +17,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from gateway_factories import SHARED_DATA, jpeg, person, speech_wav
+from gateway_factories import jpeg, needs_shared_data, speech_wav
 from hostile_corpus import Item, build_corpus
 from hostile_server import RunningServer, Shot, start_server
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "consent"))  # last: must not shadow the consent package
 from portal_factories import PortalClient
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+pytestmark = needs_shared_data
 
 #: The most the server's peak resident memory may rise over the whole corpus, above its peak after valid work
 #: (a generation released, photos checked, a real recording examined: every model loaded). Decoding one 7000²
@@ -38,17 +38,15 @@ def corpus(tmp_path_factory) -> list[Item]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, alice):
     work = tmp_path_factory.mktemp("hostile")
-    alice = person(SHARED_DATA, "lp_d0")
     with start_server(work / "var", who=alice) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def valid(server, tmp_path_factory) -> tuple[bytes, bytes]:
+def valid(server, tmp_path_factory, alice) -> tuple[bytes, bytes]:
     speech = speech_wav("Hello, this is a short lesson.", tmp_path_factory.mktemp("s") / "s.wav")
-    alice = person(SHARED_DATA, "lp_d0")
     server.warm_up(portrait=jpeg(server.portrait), audio=speech, photos=[jpeg(f) for f in alice.references])
     return jpeg(server.portrait), speech
 
@@ -85,9 +83,8 @@ def test_every_hostile_file_costs_one_request_on_the_partner_api(server, corpus,
             assert shot.status >= 400, shot
 
 
-def test_every_hostile_file_costs_one_request_on_the_portal(server, corpus, valid):
+def test_every_hostile_file_costs_one_request_on_the_portal(server, corpus, valid, alice):
     """The public portal's uploads (no login): reference photos, then the recorded statement."""
-    alice = person(SHARED_DATA, "lp_d0")
     photos_client = PortalClient(server.url)
     statement_client = PortalClient(server.url)
     try:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-from gateway_factories import free_port
+from live_server import free_port
 
 from policy import DEFAULT_POLICY_DIR
 
@@ -26,20 +26,27 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def _healthy(server: subprocess.Popen[str], port: int, *, timeout_s: float) -> httpx.Response:
+    """``GET /healthz`` until it answers 200, the server up all along; that answer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            if health.status_code == 200:
+                return health
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
 def test_serve_starts_answers_and_stops_cleanly(tmp_path):
     port = free_port()
     server = subprocess.Popen([LIKENESS, "serve", "--port", str(port)], env=_env(tmp_path / "var"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline
-                time.sleep(0.2)
+        health = _healthy(server, port, timeout_s=90)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         schema = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
         assert {"/v1/generations", "/v1/generations/{generation_id}", "/v1/generations/{generation_id}/video"} <= set(
@@ -73,17 +80,7 @@ def test_serve_with_several_processes(tmp_path):
     server = subprocess.Popen([LIKENESS, "serve", "--port", str(port), "--workers", "2"], env=_env(tmp_path / "var"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                if health.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
+        _healthy(server, port, timeout_s=180)
         children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == server.pid]
         assert len(children) >= 2  # the supervisor's worker processes
         ids = {httpx.get(f"http://127.0.0.1:{port}/v1/generations").headers["x-request-id"] for _ in range(4)}

@@ -12,12 +12,12 @@ import io
 import av
 import numpy as np
 import pytest
-from gateway_factories import SHARED_DATA, generation_form, jpeg, live_gateway, person, register_consent
+from gateway_factories import generation_form, jpeg, live_gateway, needs_shared_data, register_consent
 from PIL import Image
 
 from gateway.settings import Settings
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+pytestmark = needs_shared_data
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def gateway(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def consent_and_key(gateway):  # type: ignore[no-untyped-def]
-    consent_id = register_consent(gateway.runtime, person(SHARED_DATA, "lp_d0"))[0]
+def consent_and_key(gateway, alice):  # type: ignore[no-untyped-def]
+    consent_id = register_consent(gateway.runtime, alice)[0]
     _, issued = gateway.runtime.partners.add("acme", use_cases=["education"], quota=100, rate_per_minute=1000)
     return consent_id, issued.plaintext
 

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from gateway_factories import (
     SHARED_DATA,
-    generation_form,
     jpeg,
     live_gateway,
+    needs_shared_data,
     person,
     register_consent,
     speech_wav,
+    submit_generation,
     wait_for,
 )
 
@@ -130,7 +131,7 @@ def test_lists_and_reads_are_per_partner(store):
     assert store.get_for("gen_000000000000012d", partner_id="ptn_a") is None
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+@needs_shared_data
 def test_the_gateway_releases_a_video_on_this_database(engine, tmp_path):
     """The whole path over HTTP with this database behind it (LIKENESS_DATABASE_URL)."""
     url = engine.url.render_as_string(hide_password=False)
@@ -140,12 +141,9 @@ def test_the_gateway_releases_a_video_on_this_database(engine, tmp_path):
         _, issued = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=1000)
         consent_id, _ = register_consent(gw.runtime, alice)
         with gw.client(issued.plaintext) as client:
-            made = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                               files={"portrait": ("p.jpg", jpeg(alice.portraits[0]), "image/jpeg"),
-                                      "audio": ("s.wav", speech_wav("One, two, three.", tmp_path / "s.wav"),
-                                                "audio/wav")})
-            assert made.status_code == 202, made.text
-            done = wait_for(client, made.json()["id"])
+            job_id = submit_generation(client, consent_id=consent_id, portrait=jpeg(alice.portraits[0]),
+                                       audio=speech_wav("One, two, three.", tmp_path / "s.wav"))
+            done = wait_for(client, job_id)
             video = client.get(f"/v1/generations/{done['id']}/video")
     assert done["status"] == "released" and video.status_code == 200
     assert gw.runtime.engine.dialect.name == engine.dialect.name

@@ -26,14 +26,14 @@ from pathlib import Path
 import httpx
 import pytest
 from gateway_factories import (
-    SHARED_DATA,
-    generation_form,
     jpeg,
     live_gateway,
-    person,
+    needs_shared_data,
     register_consent,
     speech_wav,
+    submit_generation,
     wait_for,
+    while_rendering,
 )
 
 from audit import AuditKind
@@ -42,45 +42,12 @@ from gateway.settings import Settings
 from generations import BlobStore, InputTamperedError, JobStatus
 from policy import DEFAULT_POLICY_DIR
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
-
-
-@pytest.fixture(scope="module")
-def alice():
-    return person(SHARED_DATA, "lp_d0")
-
-
-@pytest.fixture(scope="module")
-def bob():
-    return person(SHARED_DATA, "lp_d3")
-
-
-@pytest.fixture(scope="module")
-def speech(tmp_path_factory) -> bytes:
-    return speech_wav("Welcome to the lesson.", tmp_path_factory.mktemp("s") / "short.wav")
+pytestmark = needs_shared_data
 
 
 @pytest.fixture(scope="module")
 def other_words(tmp_path_factory) -> bytes:
     return speech_wav("Vote for me on Tuesday.", tmp_path_factory.mktemp("s") / "other.wav")
-
-
-@pytest.fixture
-def idle_gateway(tmp_path):
-    """A gateway whose jobs wait in the queue: the test runs the worker itself."""
-    with live_gateway(Settings.for_tests(tmp_path / "var"), run_jobs=False) as gw:
-        _, issued = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=1000)
-        gw.key = issued.plaintext  # type: ignore[attr-defined]
-        yield gw
-
-
-def _submit(gw, key: str, consent_id: str, portrait: bytes, speech: bytes) -> str:
-    with gw.client(key) as client:
-        response = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                               files={"portrait": ("p.jpg", portrait, "image/jpeg"),
-                                      "audio": ("s.wav", speech, "audio/wav")})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def _entries(gw, job_id: str, kind: str) -> list:
@@ -101,7 +68,7 @@ def test_an_input_swapped_on_disk_after_the_gate_fails_the_job_with_no_output(id
                                                                               other_words, role):
     gw = idle_gateway
     consent_id, _ = register_consent(gw.runtime, alice)
-    job_id = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[0]), speech)
+    job_id = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=speech)
     stored = gw.runtime.blobs.input_of(job_id, role=role)
     # another person's face under alice's consent; or other words in her voice's place
     swapped = jpeg(bob.portraits[0]) if role == "portrait" else other_words
@@ -139,28 +106,11 @@ def test_read_verified_returns_the_bytes_it_hashed_and_refuses_a_link(tmp_path):
 
 # ------------------------------------------------------------------ finding 12: partner and policy re-checked
 
-class _SuspendingGeneration:
-    """The real generation; an operator suspends the partner while its frames are being rendered."""
-
-    def __init__(self, generation, suspend):
-        self._g = generation
-        self._suspend = suspend
-
-    def __getattr__(self, name):
-        return getattr(self._g, name)
-
-    def frames(self):
-        for index, frame in enumerate(self._g.frames()):
-            if index == 5:
-                self._suspend()
-            yield frame
-
-
 def test_a_partner_suspended_after_the_gate_gets_no_video(idle_gateway, alice, speech):
     gw = idle_gateway
     consent_id, _ = register_consent(gw.runtime, alice)
-    before = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[0]), speech)
-    during = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[1]), speech)
+    before = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=speech)
+    during = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[1]), audio=speech)
     gw.runtime.partners.suspend("acme", reason="misuse reported")
     worker = gw.runtime.attach_worker()
     assert worker.run(before) == JobStatus.CANCELLED  # suspended before the job ran
@@ -171,13 +121,9 @@ def test_a_partner_suspended_after_the_gate_gets_no_video(idle_gateway, alice, s
     _nothing_released(gw, before)
 
     gw.runtime.partners.reinstate("acme")
-    real_prepare = worker.generator.prepare
     suspend = lambda: gw.runtime.partners.suspend("acme", reason="suspended mid-render")  # noqa: E731
-    worker.generator.prepare = lambda *a, **k: _SuspendingGeneration(real_prepare(*a, **k), suspend)  # type: ignore[method-assign]
-    try:
+    with while_rendering(worker, at_frame=5, do=suspend):  # an operator suspends the partner while it renders
         assert worker.run(during) == JobStatus.CANCELLED  # suspended while rendering: stopped before release
-    finally:
-        worker.generator.prepare = real_prepare  # type: ignore[method-assign]
     assert gw.runtime.jobs.get(during).error_code == "partner_suspended"
     [cancelled] = _entries(gw, during, "generation.cancelled")
     assert cancelled.data["stage"] in ("during_generation", "before_release")
@@ -198,8 +144,10 @@ def test_a_policy_that_now_refuses_stops_the_release_and_one_that_still_allows_d
         _, acme = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=1000)
         _, globex = gw.runtime.partners.add("globex", use_cases=["education"], rate_per_minute=1000)
         consent_id, _ = register_consent(gw.runtime, alice, partners=["acme", "globex"])
-        allowed = _submit(gw, acme.plaintext, consent_id, jpeg(alice.portraits[0]), speech)
-        refused = _submit(gw, globex.plaintext, consent_id, jpeg(alice.portraits[1]), speech)
+        allowed = gw.submit(acme.plaintext, consent_id=consent_id, portrait=jpeg(alice.portraits[0]),
+                            audio=speech)
+        refused = gw.submit(globex.plaintext, consent_id=consent_id, portrait=jpeg(alice.portraits[1]),
+                            audio=speech)
         accepted_under = gw.runtime.jobs.get(refused).policy_version
         later = Runtime.build(Settings.for_tests(data_dir, policy_dir=changed))
         assert later.policies.version != accepted_under
@@ -245,7 +193,7 @@ class _Portal:
 
 
 def _released(gw, consent_id: str, portrait: bytes, speech: bytes) -> str:
-    job_id = _submit(gw, gw.key, consent_id, portrait, speech)
+    job_id = gw.submit(gw.key, consent_id=consent_id, portrait=portrait, audio=speech)
     assert gw.runtime.attach_worker().run(job_id) == JobStatus.RELEASED
     assert gw.runtime.blobs.output_path(job_id).is_file()
     return job_id
@@ -293,7 +241,7 @@ def test_a_video_released_while_the_deletion_pass_runs_is_deleted_too(idle_gatew
     the job still running and deletes nothing; the worker's look after release deletes it."""
     gw = idle_gateway
     consent_id, token = register_consent(gw.runtime, alice)
-    job_id = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[0]), speech)
+    job_id = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=speech)
     worker = gw.runtime.attach_worker()
     jobs = worker.jobs
     passes: list[list[str]] = []
@@ -363,9 +311,7 @@ def test_after_a_full_generation_nothing_in_the_data_dir_is_readable_by_others(t
         _, issued = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=1000)
         consent_id, _ = register_consent(gw.runtime, alice)
         with gw.client(issued.plaintext) as client:
-            job_id = client.post("/v1/generations", data=generation_form(consent_id=consent_id), files={
-                "portrait": ("p.jpg", jpeg(alice.portraits[0]), "image/jpeg"),
-                "audio": ("s.wav", speech, "audio/wav")}).json()["id"]
+            job_id = submit_generation(client, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=speech)
             assert wait_for(client, job_id)["status"] == "released"
         walked = {p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*")}
         assert {"likeness.db", "likeness.db-wal", "jobs.db", f"outputs/{job_id}.mp4", "keys/root.pem"} <= walked

@@ -14,22 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from gateway_factories import (
-    SHARED_DATA,
-    free_port,
-    generation_form,
-    jpeg,
-    live_gateway,
-    person,
-    register_consent,
-    speech_wav,
-)
+from gateway_factories import jpeg, live_gateway, needs_shared_data, register_consent, speech_wav, while_rendering
+from live_server import free_port
 
 from audit import AuditKind
 from gateway.settings import Settings
 from generations import JobStatus
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"test media not present at {SHARED_DATA}")
+pytestmark = needs_shared_data
 
 LONG_TEXT = ("Today we will talk about the solar system. The sun is a star at its centre, and eight planets "
              "travel around it. Mercury is the closest and Neptune is the farthest. Between Mars and Jupiter "
@@ -37,46 +29,18 @@ LONG_TEXT = ("Today we will talk about the solar system. The sun is a star at it
 
 
 @pytest.fixture(scope="module")
-def alice():
-    return person(SHARED_DATA, "lp_d0")
-
-
-@pytest.fixture(scope="module")
-def short_speech(tmp_path_factory) -> bytes:
-    return speech_wav("Welcome to the lesson.", tmp_path_factory.mktemp("s") / "short.wav")
-
-
-@pytest.fixture(scope="module")
 def long_speech(tmp_path_factory) -> bytes:
     return speech_wav(LONG_TEXT, tmp_path_factory.mktemp("s") / "long.wav")
-
-
-def _submit(gw, key: str, consent_id: str, portrait: bytes, speech: bytes) -> str:
-    with gw.client(key) as client:
-        response = client.post("/v1/generations", data=generation_form(consent_id=consent_id),
-                               files={"portrait": ("p.jpg", portrait, "image/jpeg"),
-                                      "audio": ("s.wav", speech, "audio/wav")})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def _kinds(gw, job_id: str) -> list[str]:
     return [e.kind for e in gw.runtime.audit_log.search(generation_id=job_id, limit=50)]
 
 
-@pytest.fixture
-def idle_gateway(tmp_path):
-    """A gateway whose jobs wait in the queue: the test runs the worker itself."""
-    with live_gateway(Settings.for_tests(tmp_path / "var"), run_jobs=False) as gw:
-        _, issued = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=1000)
-        gw.key = issued.plaintext  # type: ignore[attr-defined]
-        yield gw
-
-
-def test_a_consent_revoked_before_the_job_runs_cancels_it(idle_gateway, alice, short_speech):
+def test_a_consent_revoked_before_the_job_runs_cancels_it(idle_gateway, alice, speech):
     gw = idle_gateway
     consent_id, token = register_consent(gw.runtime, alice)
-    job_id = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[0]), short_speech)
+    job_id = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=speech)
     gw.runtime.registry.revoke(consent_id, token=token, reason="changed my mind")
     worker = gw.runtime.attach_worker()
     assert worker.run(job_id) == JobStatus.CANCELLED
@@ -91,30 +55,11 @@ def test_a_consent_revoked_before_the_job_runs_cancels_it(idle_gateway, alice, s
 def test_a_consent_revoked_while_rendering_stops_the_release(idle_gateway, alice, long_speech):
     gw = idle_gateway
     consent_id, token = register_consent(gw.runtime, alice)
-    job_id = _submit(gw, gw.key, consent_id, jpeg(alice.portraits[0]), long_speech)
+    job_id = gw.submit(gw.key, consent_id=consent_id, portrait=jpeg(alice.portraits[0]), audio=long_speech)
     worker = gw.runtime.attach_worker()
-    real_prepare = worker.generator.prepare
-
-    class RevokingGeneration:
-        """The real generation; the person revokes while its frames are being rendered."""
-
-        def __init__(self, generation):
-            self._g = generation
-
-        def __getattr__(self, name):
-            return getattr(self._g, name)
-
-        def frames(self):
-            for index, frame in enumerate(self._g.frames()):
-                if index == 10:
-                    gw.runtime.registry.revoke(consent_id, token=token, reason="stop now")
-                yield frame
-
-    worker.generator.prepare = lambda *a, **k: RevokingGeneration(real_prepare(*a, **k))  # type: ignore[method-assign]
-    try:
+    revoke = lambda: gw.runtime.registry.revoke(consent_id, token=token, reason="stop now")  # noqa: E731
+    with while_rendering(worker, at_frame=10, do=revoke):  # the person revokes while the frames are rendered
         assert worker.run(job_id) == JobStatus.CANCELLED
-    finally:
-        worker.generator.prepare = real_prepare  # type: ignore[method-assign]
     assert gw.runtime.jobs.get(job_id).status == "cancelled"
     outputs = gw.runtime.blobs.outputs_root
     assert not outputs.exists() or not list(outputs.iterdir())  # nothing released, no temporary left
@@ -165,7 +110,8 @@ def test_a_worker_killed_mid_job_loses_nothing(queue, request, tmp_path, alice, 
         assert gw.runtime.queue.backend == queue
         _, issued = gw.runtime.partners.add("acme", use_cases=["education"], rate_per_minute=1000)
         consent_id, token = register_consent(gw.runtime, alice)
-        job_id = _submit(gw, issued.plaintext, consent_id, jpeg(alice.portraits[0]), long_speech)
+        job_id = gw.submit(issued.plaintext, consent_id=consent_id, portrait=jpeg(alice.portraits[0]),
+                           audio=long_speech)
         log = tmp_path / "workers.log"
         first = _worker(settings, log)
         try:

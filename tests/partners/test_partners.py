@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from partner_factories import Clock, database_files, stored_text
+from partner_factories import database_files, stored_text
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
@@ -40,16 +40,6 @@ from policy import PartnerFacts
 
 LIKENESS = str(Path(sys.executable).parent / "likeness")
 MY_TABLES = {"partners", "api_keys", "admin_tokens", "admin_sessions"}
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def service(engine, clock):
-    return PartnerService(engine, clock=clock)
 
 
 def test_a_key_is_shown_once_and_only_its_hash_is_stored(engine, service):

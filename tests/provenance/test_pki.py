@@ -89,15 +89,8 @@ def test_root_certificate_profile(pki_paths: PkiPaths):
     assert isinstance(root.public_key(), ec.EllipticCurvePublicKey)
     assert isinstance(root.public_key().curve, ec.SECP256R1)
     assert root.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA256
-    bc = root.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert bc.critical
-    assert bc.value.ca
-    assert bc.value.path_length == 1
-    ku = root.extensions.get_extension_for_class(x509.KeyUsage)
-    assert ku.critical
-    assert ku.value.key_cert_sign
-    assert ku.value.crl_sign
-    assert not ku.value.digital_signature
+    _assert_ca(root, path_length=1)
+    assert not root.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
     ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     aki = root.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert aki.key_identifier == ski.digest
@@ -107,14 +100,7 @@ def test_root_certificate_profile(pki_paths: PkiPaths):
 def test_issuing_certificate_profile(pki_paths: PkiPaths):
     root, issuing = _cert(pki_paths.root_cert), _cert(pki_paths.issuing_cert)
     assert issuing.issuer == root.subject
-    bc = issuing.extensions.get_extension_for_class(x509.BasicConstraints)
-    assert bc.critical
-    assert bc.value.ca
-    assert bc.value.path_length == 0
-    ku = issuing.extensions.get_extension_for_class(x509.KeyUsage)
-    assert ku.critical
-    assert ku.value.key_cert_sign
-    assert ku.value.crl_sign
+    _assert_ca(issuing, path_length=0)
     _assert_key_ids(issuing, issuer=root)
     _assert_validity(issuing, dt.timedelta(days=1826))
 
@@ -286,6 +272,18 @@ def test_development_certificates_are_recognisable(pki_paths: PkiPaths):
         .sign(key, hashes.SHA256())
     )
     assert not is_development_certificate(production)
+
+
+def _assert_ca(cert: x509.Certificate, *, path_length: int) -> None:
+    """A CA: critical basic constraints (CA, this path length), critical key usage to sign certificates and CRLs."""
+    bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical
+    assert bc.value.ca
+    assert bc.value.path_length == path_length
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical
+    assert ku.value.key_cert_sign
+    assert ku.value.crl_sign
 
 
 def _assert_key_ids(cert: x509.Certificate, *, issuer: x509.Certificate) -> None:
