@@ -98,7 +98,7 @@ def metrics(rows: list[dict], *, temperature: float, segments: bool = True) -> d
            "undetermined": len(rows) - len(usable)}
     for name, fn in (("auc", auc), ("tpr_at_1pct_fpr", lambda y, s: tpr_at_fpr(y, s, fpr=0.01)), ("brier", brier)):
         out[name] = round(fn(labels, probs), 4)
-        out[name + "_90ci"] = [round(v, 3) for v in bootstrap_by_group(labels, probs, groups, metric=fn)]
+        out[name + "_90ci"] = [round(v, 3) for v in bootstrap_by_group(labels, scores=probs, groups=groups, metric=fn)]
     if not segments:
         return out
     seg_labels, seg_probs, seg_groups = [], [], []
@@ -111,8 +111,8 @@ def metrics(rows: list[dict], *, temperature: float, segments: bool = True) -> d
     seg_labels, seg_probs = np.array(seg_labels), np.array(seg_probs)
     out["segments"] = {"real": int((seg_labels == 0).sum()), "synthetic": int((seg_labels == 1).sum()),
                        "auc": round(auc(seg_labels, seg_probs), 4),
-                       "auc_90ci": [round(v, 3) for v in bootstrap_by_group(seg_labels, seg_probs,
-                                                                            np.array(seg_groups), metric=auc)],
+                       "auc_90ci": [round(v, 3) for v in bootstrap_by_group(seg_labels, scores=seg_probs,
+                                                                            groups=np.array(seg_groups), metric=auc)],
                        "tpr_at_1pct_fpr": round(tpr_at_fpr(seg_labels, seg_probs, fpr=0.01), 4),
                        "brier": round(brier(seg_labels, seg_probs), 4)}
     out["likely_synthetic_on_real"] = sum(1 for r in usable if r["label"] == 0 and r["verdict"] == "likely-synthetic")

@@ -167,7 +167,7 @@ def main() -> None:
         dataset = OUT / ("dataset-" + "-".join(holdout))
         if not (dataset / "meta.json").is_file():
             print(f"preparing {dataset} (holding out {', '.join(holdout)}) …", file=sys.stderr, flush=True)
-            prepare_dataset(args.data / "clips", dataset, holdout=holdout)
+            prepare_dataset(args.data / "clips", out_dir=dataset, holdout=holdout)
     meta = json.loads((dataset / "meta.json").read_text())
     basis = MotionBasis.load(dataset)
     splits = {c["name"]: c for c in meta["clips"]}

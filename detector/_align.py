@@ -7,7 +7,7 @@
 >>> portrait = read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
 >>> points = find_face(portrait).points
 >>> geometry = CropGeometry()
->>> face, mouth = crop_pair(portrait, points, geometry=geometry)
+>>> face, mouth = crop_pair(portrait, points=points, geometry=geometry)
 >>> face.shape, mouth.shape                                   # stored with a jitter margin
 ((144, 144, 3), (108, 108, 3))
 >>> centre(face, size=geometry.face_size).shape               # what the model sees
@@ -109,7 +109,7 @@ def _template(*, centre_y: float, side: float, size: int, mouth_y: float) -> np.
     return (unit - np.array([0.0, centre_y]) + side / 2) * (size / side)
 
 
-def crop_pair(frame: np.ndarray, points: np.ndarray, *, geometry: CropGeometry) -> tuple[np.ndarray, np.ndarray]:
+def crop_pair(frame: np.ndarray, *, points: np.ndarray, geometry: CropGeometry) -> tuple[np.ndarray, np.ndarray]:
     """(face, mouth) crops of ``frame`` (RGB uint8) at their stored sizes (with the jitter margin)."""
     image_pts = anchors(points)
     g = geometry

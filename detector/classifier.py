@@ -203,7 +203,7 @@ class Classifier:
             raise ValueError(f"the classifier needs at least 2 windows, not {max_windows}")
         return Classifier(dataclasses.replace(self.card, max_windows=max_windows), self._session)
 
-    def logits(self, face: np.ndarray, mouth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, face: np.ndarray, *, mouth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(window logits (W,), frame logits (W, T)) for centre crops (W, T, S, S, 3) uint8."""
         window, frames = self._session.run(None, {"face": np.ascontiguousarray(face),
                                                   "mouth": np.ascontiguousarray(mouth)})
@@ -267,7 +267,7 @@ class ClassifierRun:
         geometry = self.classifier.card.geometry
         if found is not None:
             points = np.asarray(found.points)
-            face, mouth = crop_pair(frame, points, geometry=geometry)
+            face, mouth = crop_pair(frame, points=points, geometry=geometry)
             self._face[index] = centre(face, size=geometry.face_size)
             self._mouth[index] = centre(mouth, size=geometry.mouth_size)
             self._scale[index] = face_scale(points)
@@ -318,7 +318,7 @@ class ClassifierRun:
                 face_px=round(face_px, 1))
         face = np.stack([[self._face[i] for i in w] for w in usable])
         mouth = np.stack([[self._mouth[i] for i in w] for w in usable])
-        cnn_window, frame_logits = self.classifier.logits(face, mouth)
+        cnn_window, frame_logits = self.classifier.logits(face, mouth=mouth)
         texture = self._texture()
         window_logits = cnn_window
         if card.stacking is not None:  # the same affine map on windows and frames keeps them comparable

@@ -127,7 +127,7 @@ def source_tracks(
             if pts is None:
                 continue
             moved = pts * np.array([sx, sy, sx])
-            face[i], mouth[i] = crop_pair(frame, moved, geometry=geometry)
+            face[i], mouth[i] = crop_pair(frame, points=moved, geometry=geometry)
             valid[i] = True
             scale[i] = face_scale(moved)
         label_name = "real" if label == 0 else "synthetic"

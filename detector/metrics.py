@@ -49,9 +49,9 @@ def brier(labels: np.ndarray, probabilities: np.ndarray) -> float:
 
 def bootstrap_by_group(
     labels: np.ndarray,
+    *,
     scores: np.ndarray,
     groups: np.ndarray,
-    *,
     metric: Callable[[np.ndarray, np.ndarray], float],
     rounds: int = 2000,
     level: float = 0.9,

@@ -7,7 +7,7 @@
 >>> TrainConfig().steps, TrainConfig().batch
 (250, 32)
 >>> import numpy as np
->>> round(fit_temperature(np.array([-4.0, -2.0, 1.0, 3.0]), np.array([0, 1, 0, 1])), 2) > 1
+>>> round(fit_temperature(np.array([-4.0, -2.0, 1.0, 3.0]), labels=np.array([0, 1, 0, 1])), 2) > 1
 True
 
 Training (:func:`train_model`) samples windows of ``window`` consecutive frames, half real, half
@@ -243,7 +243,7 @@ def cross_validate(
     return rows
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+def fit_temperature(logits: np.ndarray, *, labels: np.ndarray) -> float:
     """The temperature minimising the negative log-likelihood of ``labels`` (searched on 0.25–50)."""
     logits, labels = np.asarray(logits, np.float64), np.asarray(labels, np.float64)
     grid = np.exp(np.linspace(np.log(0.25), np.log(50.0), 800))
@@ -353,8 +353,8 @@ DEFAULT_LIMITS = [
 
 def train(
     tracks_dir: Path,
-    out: Path,
     *,
+    out: Path,
     config: TrainConfig | None = None,
     folds: int | None = None,
     version: str | None = None,
@@ -374,7 +374,8 @@ def train(
         rows = cross_validate(tracks, config=config, geometry=geometry, folds=folds, folds_dir=out / "folds", log=log)
         (out / "folds" / "out_of_fold.json").write_text(json.dumps(rows))
         usable = [r for r in rows if r["logit"] is not None]
-        temperature = fit_temperature(np.array([r["logit"] for r in usable]), np.array([r["label"] for r in usable]))
+        temperature = fit_temperature(np.array([r["logit"] for r in usable]),
+                                      labels=np.array([r["label"] for r in usable]))
         real = np.array([r["logit"] for r in usable if r["label"] == 0])
         top_real = float(1 / (1 + np.exp(-real.max() / temperature))) if len(real) else 0.0
         likely = max(0.9, min(0.99, top_real + 0.01))
@@ -418,7 +419,7 @@ def main(argv: list[str] | None = None) -> None:
                              "difference, as shipped)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    card = train(args.tracks, args.out, config=TrainConfig(steps=args.steps, seed=args.seed, inputs=args.inputs),
+    card = train(args.tracks, out=args.out, config=TrainConfig(steps=args.steps, seed=args.seed, inputs=args.inputs),
                  folds=args.folds,
                  version=args.version, log=logger.info)
     print(card)  # noqa: T201

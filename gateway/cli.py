@@ -402,7 +402,7 @@ def detector_train(
                       progress=lambda what: err.print(what))
     else:
         err.print(f"reusing the dataset in {dataset}")
-    card = train(dataset, work / "model", config=TrainConfig(steps=steps, seed=seed), folds=folds,
+    card = train(dataset, out=work / "model", config=TrainConfig(steps=steps, seed=seed), folds=folds,
                  data_description=f"{data.resolve()} (first {seconds:g} s of each clip) and two generator twins "
                                   "per clip" + (f"; clips generated from the portraits in {stills.resolve()}"
                                                 if stills else ""),

@@ -39,7 +39,7 @@ def generator_prepare(
     from gateway.cli import err, out
     from generator.motion_data import prepare_dataset
 
-    done = prepare_dataset(clips, out_dir, fps=fps, n_expr=n_expr, holdout=tuple(holdout or ()),
+    done = prepare_dataset(clips, out_dir=out_dir, fps=fps, n_expr=n_expr, holdout=tuple(holdout or ()),
                            audio_encoder=audio_encoder, progress=lambda message: err.print(message, markup=False))
     meta = json.loads((done / "meta.json").read_text(encoding="utf-8"))
     if as_json:

@@ -39,7 +39,7 @@ def _gauss(xy: np.ndarray, centre: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-d2 / (2.0 * sigma * sigma))
 
 
-def build_bases(points: np.ndarray, vertices: np.ndarray, *, kind: np.ndarray, unit: float) -> dict[str, np.ndarray]:
+def build_bases(points: np.ndarray, *, vertices: np.ndarray, kind: np.ndarray, unit: float) -> dict[str, np.ndarray]:
     """The bases for ``vertices`` (N, 2: mesh then anchors, ``kind`` 0 mesh, 1 inner ring, 2 outer ring, 3 border)."""
     u = float(unit)
     xy = np.asarray(vertices, np.float64)

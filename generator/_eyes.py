@@ -2,7 +2,7 @@
 
 >>> import numpy as np
 >>> from generator._eyes import curve_at
->>> curve_at(np.array([0.0, 10.0]), np.array([5.0, 7.0]), np.array([5.0]))
+>>> curve_at(np.array([0.0, 10.0]), ys=np.array([5.0, 7.0]), at=np.array([5.0]))
 array([6.])
 
 Gaze moves the iris inside the eye opening: a displacement field, added to the mesh warp, that
@@ -29,7 +29,7 @@ EYES = (  # upper lid, lower lid, iris (centre first), brow
 )
 
 
-def curve_at(xs: np.ndarray, ys: np.ndarray, at: np.ndarray) -> np.ndarray:
+def curve_at(xs: np.ndarray, *, ys: np.ndarray, at: np.ndarray) -> np.ndarray:
     """The polyline (xs, ys) evaluated at the x positions ``at`` (xs sorted here)."""
     order = np.argsort(xs, kind="stable")
     return np.interp(at, xs[order], ys[order])
@@ -61,7 +61,7 @@ def gaze_fields(points: np.ndarray, *, grid: WarpGrid, unit: float) -> tuple[np.
     return fields, travel
 
 
-def lid_colours(image: np.ndarray, points: np.ndarray, *, unit: float) -> np.ndarray:
+def lid_colours(image: np.ndarray, *, points: np.ndarray, unit: float) -> np.ndarray:
     """(2, 3) float32: the median skin colour between each upper lid and its brow."""
     out = np.zeros((2, 3), np.float32)
     h, w = image.shape[:2]
@@ -86,7 +86,7 @@ def _sample_rows(frame: np.ndarray, xs: np.ndarray, rows: np.ndarray, *, blur: f
     return cv2.GaussianBlur(picked[None], (0, 0), sigmaX=max(1.0, blur))[0]
 
 
-def paint_closed(frame: np.ndarray, target: np.ndarray, *, blinks: tuple[float, float], colours: np.ndarray,
+def paint_closed(frame: np.ndarray, *, target: np.ndarray, blinks: tuple[float, float], colours: np.ndarray,
                  unit: float) -> None:
     """Cover (nearly) closed eyes in ``frame`` (in place): lid skin over what is left of the eye, and a lash line.
 
@@ -112,8 +112,8 @@ def paint_closed(frame: np.ndarray, target: np.ndarray, *, blinks: tuple[float, 
             continue
         xs = np.arange(x0, x1, dtype=np.float64)
         ys = np.arange(y0, y1, dtype=np.float64)[:, None]
-        top = curve_at(up[:, 0], up[:, 1], xs)
-        closure = np.maximum(curve_at(low[:, 0], low[:, 1], xs), top)  # where the lid meets the lower lid
+        top = curve_at(up[:, 0], ys=up[:, 1], at=xs)
+        closure = np.maximum(curve_at(low[:, 0], ys=low[:, 1], at=xs), top)  # where the lid meets the lower lid
         along = np.clip((xs - left) / max(right - left, 1.0), 0.0, 1.0)
         wide = np.clip((xs - left + reach_x) / max(right - left + 2 * reach_x, 1.0), 0.0, 1.0)
         lid = 0.5 * _sample_rows(frame, xs, top - 0.07 * u, blur=0.05 * u) + 0.5 * colours[e]
@@ -136,7 +136,7 @@ def paint_closed(frame: np.ndarray, target: np.ndarray, *, blinks: tuple[float, 
         frame[y0:y1, x0:x1] = np.clip(patch, 0, 255).round().astype(np.uint8)
 
 
-def refine_lids(image: np.ndarray, points: np.ndarray, *, unit: float) -> np.ndarray:
+def refine_lids(image: np.ndarray, *, points: np.ndarray, unit: float) -> np.ndarray:
     """``points`` with the lid contours moved out to where the skin begins (a copy).
 
     On drawn and stylised eyes the landmark contour often sits inside the visible eye; a blink that

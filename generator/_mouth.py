@@ -5,7 +5,8 @@
 >>> frame = np.full((64, 64, 3), 200, np.uint8)
 >>> upper = np.array([[10, 30], [32, 26], [54, 30]], np.float64)
 >>> lower = np.array([[10, 30], [32, 44], [54, 30]], np.float64)
->>> paint(frame, upper, lower, openness=1.0, teeth=0.0, tongue=0.0, unit=40.0, lip_colour=np.array([170, 90, 90]))
+>>> paint(frame, upper=upper, lower=lower, openness=1.0, teeth=0.0, tongue=0.0, unit=40.0,
+...       lip_colour=np.array([170, 90, 90]))
 >>> int(frame[38, 32].mean()) < 100, int(frame[5, 5].mean())
 (True, 200)
 
@@ -49,7 +50,7 @@ def teeth_colour(skin: np.ndarray) -> np.ndarray:
     return TEETH * tint * light
 
 
-def paint(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, *, openness: float, teeth: float, tongue: float,
+def paint(frame: np.ndarray, *, upper: np.ndarray, lower: np.ndarray, openness: float, teeth: float, tongue: float,
           unit: float, lip_colour: np.ndarray, teeth_rgb: np.ndarray = TEETH) -> None:
     """Paint the mouth interior into ``frame`` (in place) between the inner lip curves ``upper``, ``lower`` (K, 2)."""
     h, w = frame.shape[:2]
@@ -63,8 +64,8 @@ def paint(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, *, openness: 
     u = float(unit)
     xs = np.arange(x0, x1, dtype=np.float64)
     ys = np.arange(y0, y1, dtype=np.float64)[:, None]
-    top = curve_at(upper[:, 0], upper[:, 1], xs)
-    bottom = np.maximum(curve_at(lower[:, 0], lower[:, 1], xs), top)
+    top = curve_at(upper[:, 0], ys=upper[:, 1], at=xs)
+    bottom = np.maximum(curve_at(lower[:, 0], ys=lower[:, 1], at=xs), top)
     left, right = upper[:, 0].min(), upper[:, 0].max()
     mid = (left + right) / 2.0
     s = np.clip((xs - mid) / max((right - left) / 2.0, 1.0), -1.0, 1.0)

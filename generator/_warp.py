@@ -5,9 +5,9 @@
 >>> vertices = np.array([[-1, -1], [64, -1], [64, 64], [-1, 64], [30, 30]], np.float32)
 >>> grid = WarpGrid.build(vertices, size=64, step=2)
 >>> image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
->>> still = grid.warp(image, grid.interpolate(np.zeros_like(vertices)))
+>>> still = grid.warp(image, forward=grid.interpolate(np.zeros_like(vertices)))
 >>> moved = np.zeros_like(vertices); moved[4] = (3.0, 0.0)
->>> out = grid.warp(image, grid.interpolate(moved))
+>>> out = grid.warp(image, forward=grid.interpolate(moved))
 >>> out.shape, bool(np.array_equal(still, image)), bool(np.array_equal(out, image))
 ((64, 64, 3), True, False)
 
@@ -62,7 +62,7 @@ class LocalGather:
     index: np.ndarray
     weight: np.ndarray
 
-    def add_to(self, field: np.ndarray, values: np.ndarray) -> None:
+    def add_to(self, field: np.ndarray, *, values: np.ndarray) -> None:
         """``field`` (gh, gw, C) += the interpolation of per-vertex ``values`` (N, C), at these cells only."""
         v = np.asarray(values, np.float32)[self.index]
         flat = field.reshape(-1, field.shape[-1])
@@ -205,7 +205,7 @@ class WarpGrid:
         w = (np.clip(np.minimum.outer(ramp_y, ramp_x) / 4.0, 0.0, 1.0))[..., None].astype(np.float32)
         back[y0:y1, x0:x1] += w * (p - q - back[y0:y1, x0:x1])
 
-    def warp(self, image: np.ndarray, forward: np.ndarray, *, boxes: tuple[Box, ...] = ()) -> np.ndarray:
+    def warp(self, image: np.ndarray, *, forward: np.ndarray, boxes: tuple[Box, ...] = ()) -> np.ndarray:
         """``image`` warped by the forward displacement field ``forward`` (Newton-refined inside ``boxes``)."""
         back = self.inverse(forward, boxes=boxes)
         if self.step > 1:

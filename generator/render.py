@@ -34,7 +34,7 @@ from generator.rig import PortraitRig
 TUCK_GAP = 0.045  # teeth showing above a tucked lower lip, in face units
 
 
-def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+def rotation(yaw: float, *, pitch: float, roll: float) -> np.ndarray:
     """yaw turns the face to the viewer's right, pitch nods it down, roll tilts it clockwise (image axes)."""
     y, p, r = np.radians([yaw, pitch, roll])
     ry = np.array([[np.cos(y), 0.0, -np.sin(y)], [0.0, 1.0, 0.0], [np.sin(y), 0.0, np.cos(y)]])
@@ -91,7 +91,7 @@ def _lip_adjustment(rig: PortraitRig, pose: FramePose, d: np.ndarray) -> np.ndar
 
 def _head(pose: FramePose, pivot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The head's rigid motion as x' = A @ (x, y, z) + b: A (2, 3), b (2,), in frame pixels."""
-    a = float(pose.scale) * rotation(pose.yaw, pose.pitch, pose.roll)[:2]
+    a = float(pose.scale) * rotation(pose.yaw, pitch=pose.pitch, roll=pose.roll)[:2]
     b = pivot[:2] + np.array([pose.tx, pose.ty]) - a @ pivot
     return a, b
 
@@ -133,7 +133,7 @@ def _field(rig: PortraitRig, pose: FramePose, adjust: np.ndarray | None) -> np.n
     for name, w in controls.items():
         box += np.float32(w) * rig.fields[name]
     if adjust is not None:
-        rig.lips.add_to(nonrigid, adjust)
+        rig.lips.add_to(nonrigid, values=adjust)
     if not rigid:
         return nonrigid
     a, b = _head(pose, rig.pivot.astype(np.float64))
@@ -152,7 +152,7 @@ def render_frame(rig: PortraitRig, pose: FramePose) -> np.ndarray:
     field = _field(rig, pose, adjust)
     if field is None:
         return rig.image.copy()
-    frame = rig.grid.warp(rig.image, field, boxes=rig.newton_boxes)
+    frame = rig.grid.warp(rig.image, forward=field, boxes=rig.newton_boxes)
     scale = rig.unit * float(pose.scale)
 
     upper, lower = landmarks[topo.LIPS_UPPER_INNER], landmarks[topo.LIPS_LOWER_INNER]
@@ -160,9 +160,9 @@ def render_frame(rig: PortraitRig, pose: FramePose) -> np.ndarray:
     openness = float(np.clip((gap - rig.mouth_gap * pose.scale - 0.01 * scale) / (0.04 * scale), 0.0, 1.0))
     if openness > 0.0:
         teeth = max(float(pose.teeth), 0.8 * float(pose.lip_tuck))
-        _mouth.paint(frame, upper, lower, openness=openness, teeth=teeth, tongue=float(pose.tongue), unit=scale,
-                     lip_colour=rig.lip_colour, teeth_rgb=rig.teeth_colour)
+        _mouth.paint(frame, upper=upper, lower=lower, openness=openness, teeth=teeth, tongue=float(pose.tongue),
+                     unit=scale, lip_colour=rig.lip_colour, teeth_rgb=rig.teeth_colour)
     blinks = (float(pose.blink_right), float(pose.blink_left))
     if max(blinks) > 0.55:
-        _eyes.paint_closed(frame, landmarks, blinks=blinks, colours=rig.lid_colours, unit=scale)
+        _eyes.paint_closed(frame, target=landmarks, blinks=blinks, colours=rig.lid_colours, unit=scale)
     return frame

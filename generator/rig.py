@@ -197,7 +197,7 @@ def build_rig(portrait_rgb: np.ndarray, landmarks: FaceLandmarks, *, size: int =
     pts = np.empty_like(points)
     pts[:, :2] = points[:, :2] @ matrix[:, :2].T + matrix[:, 2]
     pts[:, 2] = points[:, 2] * scale
-    pts[:, :2] = _eyes.refine_lids(image, pts, unit=unit)[:, :2]
+    pts[:, :2] = _eyes.refine_lids(image, points=pts, unit=unit)[:, :2]
 
     mesh = np.clip(pts[:468, :2], -0.5, size - 0.5)
     anchors, anchor_kind = _anchors(pts, size)
@@ -219,7 +219,7 @@ def build_rig(portrait_rgb: np.ndarray, landmarks: FaceLandmarks, *, size: int =
     z = np.concatenate([_head_depth(pts, pivot_z=pivot[2], unit=unit), np.full(len(anchors), pivot[2])])
     vertices = np.column_stack([vertices_xy, z])
 
-    bases = build_bases(pts, vertices_xy, kind=kind, unit=unit)
+    bases = build_bases(pts, vertices=vertices_xy, kind=kind, unit=unit)
     # Triangulate with the mouth opened, so the lower lip's triangles use the lower lip's points even
     # where a closed mouth puts the upper and lower inner lips on top of each other.
     triangles = delaunay(vertices_xy + 0.5 * bases["jaw"], size=size)
@@ -236,7 +236,7 @@ def build_rig(portrait_rgb: np.ndarray, landmarks: FaceLandmarks, *, size: int =
     lips = np.r_[pts[topo.LIPS_UPPER_OUTER, :2], pts[topo.LIPS_LOWER_OUTER[::-1], :2]]
     inner = np.r_[pts[topo.LIPS_UPPER_INNER, :2], pts[topo.LIPS_LOWER_INNER[::-1], :2]]
     lip_colour = _lip_colour(image, lips, inner)
-    lid_colours = _eyes.lid_colours(image, pts, unit=unit)
+    lid_colours = _eyes.lid_colours(image, points=pts, unit=unit)
     return PortraitRig(
         image=image,
         points=pts.astype(np.float32),

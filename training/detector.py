@@ -331,7 +331,7 @@ def stack_model(
     logits = np.array([r["logit"] for r in held_rows])
     labels = np.array([r["label"] for r in held_rows])
     cnn_logits = np.array([r["cnn_logit"] for r in held_rows])
-    temperature = fit_temperature(logits, labels)
+    temperature = fit_temperature(logits, labels=labels)
     probs = 1 / (1 + np.exp(-logits / temperature))
     combined_auc, cnn_auc = auc(labels, probs), auc(labels, cnn_logits)
     use_cue = {"auto": combined_auc > cnn_auc, "always": True, "never": False}[cue]

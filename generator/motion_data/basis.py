@@ -5,7 +5,7 @@
 >>> rng = np.random.default_rng(0)
 >>> deltas = [rng.normal(size=(40, 1404)).astype(np.float32) for _ in range(3)]
 >>> controls = [rng.normal(size=(40, 4)).astype(np.float32) for _ in range(3)]
->>> fit_basis(deltas, controls, n_expr=4).n_expr
+>>> fit_basis(deltas, controls=controls, n_expr=4).n_expr
 4
 """
 
@@ -89,7 +89,7 @@ class MotionBasis:
         return basis
 
 
-def fit_basis(deltas: Sequence[np.ndarray], controls: Sequence[np.ndarray], *, n_expr: int = N_EXPR) -> MotionBasis:
+def fit_basis(deltas: Sequence[np.ndarray], *, controls: Sequence[np.ndarray], n_expr: int = N_EXPR) -> MotionBasis:
     """PCA of the training clips' canonical deltas, and the least-squares map coefficients → controls."""
     flat = np.concatenate([np.asarray(d)[:, list(EXPRESSION_POINTS)].reshape(len(d), -1) for d in deltas])
     if len(flat) <= n_expr:

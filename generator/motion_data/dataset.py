@@ -1,7 +1,7 @@
 """The dataset of motion sequences aligned with audio: tracking clips, latents, and the files on disk.
 
 >>> from generator.motion_data.dataset import prepare_dataset    # doctest: +SKIP
->>> prepare_dataset(Path("clips"), out=Path("var/motion"))      # doctest: +SKIP
+>>> prepare_dataset(Path("clips"), out_dir=Path("var/motion"))      # doctest: +SKIP
 
 :func:`prepare_dataset` turns a tree of clips into ``<clip>.npz`` files plus ``meta.json`` and
 ``pca.npz``; :func:`poses_from_latent` decodes latents into the renderer's
@@ -156,8 +156,8 @@ def _clip_name(path: Path, root: Path) -> str:
 
 def prepare_dataset(
     clips_dir: Path | str,
-    out_dir: Path | str,
     *,
+    out_dir: Path | str,
     fps: float = FPS,
     n_expr: int = N_EXPR,
     holdout: Sequence[str] = (),
@@ -222,7 +222,7 @@ def prepare_dataset(
     for name, points in tracks.items():
         motions[name] = canonical_motion(points, fps=clip_fps[name], response=response)
     say("fitting the expression basis")
-    basis = fit_basis([motions[n].deltas for n in train], [motions[n].controls for n in train], n_expr=n_expr)
+    basis = fit_basis([motions[n].deltas for n in train], controls=[motions[n].controls for n in train], n_expr=n_expr)
     basis = MotionBasis(mean=basis.mean, components=basis.components, scales=basis.scales, pose_map=basis.pose_map,
                         pose_map_r2=basis.pose_map_r2, fps=float(fps))
 

@@ -167,7 +167,8 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
     shift = shift @ np.array([[c, s_], [-s_, c]])  # image axes → the level-eyed frame of the rig
     offset = _pivot_offset(np.median(canonical, axis=0)) * FRAME_UNIT
     induced = np.stack([
-        math.exp(ls) * (rotation(*a) @ offset)[:2] - offset[:2] for a, ls in zip(angles, face_scale, strict=True)
+        math.exp(ls) * (rotation(yaw, pitch=pitch, roll=roll) @ offset)[:2] - offset[:2]
+        for (yaw, pitch, roll), ls in zip(angles, face_scale, strict=True)
     ])
     translation = shift - induced
     pose = smooth_time(np.column_stack([angles, translation - np.median(translation, axis=0), face_scale]), sigma)
@@ -193,7 +194,7 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
             measured[:, j] -= slope * pitch
     controls = np.zeros((n, len(EXPRESSION_CONTROLS)))
     if response is not None:
-        controls = controls_from_measurements(measured, response)
+        controls = controls_from_measurements(measured, response=response)
     return ClipMotion(fps=float(fps), pose=pose, deltas=deltas, eyes=eyes, measured=measured, controls=controls,
                       tracked=tracked)
 
@@ -251,7 +252,7 @@ def renderer_response(portrait_rgb: np.ndarray, landmarks: FaceLandmarks) -> np.
     return out
 
 
-def controls_from_measurements(measured: np.ndarray, response: np.ndarray) -> np.ndarray:
+def controls_from_measurements(measured: np.ndarray, *, response: np.ndarray) -> np.ndarray:
     """(T, 4) renderer controls that best reproduce each frame's measurements relative to the clip's rest.
 
     Rest: the mouth gap of the clip's most closed frames (5th percentile) and, over its

@@ -55,10 +55,10 @@ def test_logits_have_the_documented_shapes_and_windows_are_independent(classifie
     rng = np.random.default_rng(0)
     face = rng.integers(0, 256, (3, window, g.face_size, g.face_size, 3), dtype=np.uint8)
     mouth = rng.integers(0, 256, (3, window, g.mouth_size, g.mouth_size, 3), dtype=np.uint8)
-    window_logits, frame_logits = classifier.logits(face, mouth)
+    window_logits, frame_logits = classifier.logits(face, mouth=mouth)
     assert window_logits.shape == (3,) and frame_logits.shape == (3, window)
     np.testing.assert_allclose(window_logits, frame_logits.mean(axis=1), rtol=1e-4, atol=1e-4)
-    alone, _ = classifier.logits(face[1:2], mouth[1:2])
+    alone, _ = classifier.logits(face[1:2], mouth=mouth[1:2])
     np.testing.assert_allclose(alone, window_logits[1:2], rtol=1e-4, atol=1e-4)
 
 

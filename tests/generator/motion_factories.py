@@ -34,7 +34,7 @@ def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Rotation in image axes (x right, y down, z away): yaw turns the face to the viewer's right, then pitch, roll."""
     from generator.render import rotation as render_rotation
 
-    return render_rotation(yaw, pitch, roll)
+    return render_rotation(yaw, pitch=pitch, roll=roll)
 
 
 def posed_sequence(
@@ -64,7 +64,7 @@ def posed_sequence(
         for upper, lower in ((fm.LEFT_UPPER_LID, fm.LEFT_LOWER_LID), (fm.RIGHT_UPPER_LID, fm.RIGHT_LOWER_LID)):
             middle_up, middle_lo = list(upper[1:-1]), list(lower[1:-1])
             p[middle_up, 1] += blink[t] * 0.95 * (p[middle_lo, 1] - p[middle_up, 1])
-        p = (p - centre) @ rotation(yaw[t], pitch[t], roll[t]).T * scale[t] + centre
+        p = (p - centre) @ rotation(yaw[t], pitch=pitch[t], roll=roll[t]).T * scale[t] + centre
         p[:, :2] += shift[t]
         out[t] = p + noise * rng.standard_normal(p.shape)
     return out.astype(np.float32)

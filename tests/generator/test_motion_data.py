@@ -158,7 +158,7 @@ def test_fit_basis_recovers_a_low_rank_motion_and_its_linear_map():
         w = rng.standard_normal((200, 3)) * [3.0, 2.0, 1.0]
         clips.append(np.einsum("tk,kpc->tpc", w, modes))
         controls.append(np.column_stack([w[:, 0], w[:, 1] - w[:, 2], 0.5 * w[:, 2], np.zeros(200)]))
-    basis = fit_basis(clips, controls, n_expr=3)
+    basis = fit_basis(clips, controls=controls, n_expr=3)
     coeffs = basis.encode(np.concatenate(clips))
     assert np.allclose(coeffs.std(axis=0), 1.0, atol=0.01)  # whitened
     assert np.allclose(basis.decode(coeffs)[:, 0], np.concatenate(clips)[:, 0], atol=1e-6)  # nothing lost
@@ -169,7 +169,7 @@ def test_fit_basis_recovers_a_low_rank_motion_and_its_linear_map():
 def test_basis_round_trips_through_its_file_and_refuses_other_files(tmp_path):
     rng = np.random.default_rng(2)
     deltas = [rng.standard_normal((40, 468, 3)) * 0.01]
-    basis = fit_basis(deltas, [rng.standard_normal((40, 4))], n_expr=5)
+    basis = fit_basis(deltas, controls=[rng.standard_normal((40, 4))], n_expr=5)
     basis.save(tmp_path / "pca.npz")
     loaded = MotionBasis.load(tmp_path)
     assert loaded.n_expr == 5 and np.allclose(loaded.components, basis.components, atol=1e-6)
@@ -255,7 +255,7 @@ def dataset(tmp_path_factory) -> Path:
     if not (SHARED_DATA / "clips").is_dir():
         pytest.skip(f"test media not present at {SHARED_DATA} (set LIKENESS_SHARED_DATA)")
     clips = clips_folder(tmp_path_factory.mktemp("clips"), SHARED_DATA, ("lp_d0", "lp_d10"))
-    return prepare_dataset(clips, tmp_path_factory.mktemp("out") / "motion", holdout=("lp_d0",))
+    return prepare_dataset(clips, out_dir=tmp_path_factory.mktemp("out") / "motion", holdout=("lp_d0",))
 
 
 def test_dataset_files_and_meta(dataset):
@@ -306,25 +306,25 @@ def test_decoded_jaw_follows_the_real_mouth(dataset, shared_data):
 
 def test_prepare_refuses_bad_folders_and_leaves_nothing_behind(tmp_path, shared_data):
     with pytest.raises(GeneratorError, match="does not exist"):
-        prepare_dataset(tmp_path / "nope", tmp_path / "out")
+        prepare_dataset(tmp_path / "nope", out_dir=tmp_path / "out")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(GeneratorError, match=r"no \.mp4 clips"):
-        prepare_dataset(empty, tmp_path / "out")
+        prepare_dataset(empty, out_dir=tmp_path / "out")
     clips = clips_folder(tmp_path / "clips", shared_data, ("lp_d0",))
     with pytest.raises(GeneratorError, match="held-out clips not found"):
-        prepare_dataset(clips, tmp_path / "out", holdout=("lp_d99",))
+        prepare_dataset(clips, out_dir=tmp_path / "out", holdout=("lp_d99",))
     with pytest.raises(GeneratorError, match="no usable training clip"):
-        prepare_dataset(clips, tmp_path / "out", holdout=("lp_d0",))
+        prepare_dataset(clips, out_dir=tmp_path / "out", holdout=("lp_d0",))
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "x").write_text("keep")
     with pytest.raises(GeneratorError, match="already exists and is not empty"):
-        prepare_dataset(clips, tmp_path / "taken")
+        prepare_dataset(clips, out_dir=tmp_path / "taken")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "a.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     with pytest.raises(GeneratorError, match="no usable training clip"):
-        prepare_dataset(broken, tmp_path / "out")
+        prepare_dataset(broken, out_dir=tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clips", "empty", "taken"]
 
 
