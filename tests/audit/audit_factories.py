@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from db_tamper import tamper_tables
 from sqlalchemy.engine import Engine
 
 from audit import AuditKind, AuditLog
@@ -44,31 +44,5 @@ def fill(log: AuditLog, count: int, *, start: int = 0) -> list[int]:
 
 
 def tamper(engine: Engine, sql: str, **params: object) -> int:
-    """Run ``sql`` around the append-only triggers, as someone holding the database could; the row count.
-
-    SQLite: drop the triggers, change, recreate them. PostgreSQL: the table owner disables its user
-    triggers for the change. Parameters the statement does not name are ignored.
-    """
-    used = {name: value for name, value in params.items() if f":{name}" in sql}
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                                         "AND tbl_name LIKE 'audit%'")).all()
-            for name, _ in triggers:
-                conn.execute(text(f'DROP TRIGGER "{name}"'))
-            count = 0
-            for statement in sql.split(";"):
-                if statement.strip():
-                    count += conn.execute(text(statement), used).rowcount
-            for _, definition in triggers:
-                conn.exec_driver_sql(definition)
-            return count
-        for table in ("audit_entries", "audit_checkpoints"):
-            conn.execute(text(f'ALTER TABLE "{table}" DISABLE TRIGGER USER'))
-        count = 0
-        for statement in sql.split(";"):
-            if statement.strip():
-                count += conn.execute(text(statement), used).rowcount
-        for table in ("audit_entries", "audit_checkpoints"):
-            conn.execute(text(f'ALTER TABLE "{table}" ENABLE TRIGGER USER'))
-        return count
+    """Run ``sql`` around the audit tables' append-only triggers (:func:`db_tamper.tamper_tables`)."""
+    return tamper_tables(engine, sql, prefix="audit", **params)

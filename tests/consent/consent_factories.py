@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from db_tamper import tamper_tables
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
@@ -32,28 +33,8 @@ def scope(**overrides: object) -> ConsentScope:
 
 
 def tamper(engine: Engine, sql: str, **params: object) -> int:
-    """Run ``sql`` around the append-only triggers, as someone holding the database could; the row count.
-
-    SQLite: drop the triggers, change, recreate them. PostgreSQL: the table owner disables its user
-    triggers for the change. Parameters the statement does not name are ignored.
-    """
-    used = {name: value for name, value in params.items() if f":{name}" in sql}
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
-            for name, _ in triggers:
-                conn.execute(text(f'DROP TRIGGER "{name}"'))
-            count = conn.execute(text(sql), used).rowcount
-            for _, definition in triggers:
-                conn.exec_driver_sql(definition)
-            return count
-        tables = [t for t in inspect(conn).get_table_names() if t.startswith("consent")]
-        for table in tables:
-            conn.execute(text(f'ALTER TABLE "{table}" DISABLE TRIGGER USER'))
-        count = conn.execute(text(sql), used).rowcount
-        for table in tables:
-            conn.execute(text(f'ALTER TABLE "{table}" ENABLE TRIGGER USER'))
-        return count
+    """Run ``sql`` around the consent tables' append-only triggers (:func:`db_tamper.tamper_tables`)."""
+    return tamper_tables(engine, sql, prefix="consent", **params)
 
 
 def sqlite_files(engine: Engine) -> bytes:
