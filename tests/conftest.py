@@ -7,11 +7,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import matplotlib.cbook
+import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from faces import DlibBackend
 from likeness.db import make_engine, upgrade
+from media import read_image
 from provenance import ManifestRepository, ProvenanceIdentity, init_identity, load_identity
 
 SHARED_DATA = Path(os.environ.get("LIKENESS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -29,6 +33,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"test media not present at {SHARED_DATA} (set LIKENESS_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def grace_hopper() -> np.ndarray:
+    """A real frontal portrait (Grace Hopper, public domain, shipped with matplotlib), 512x600 RGB, read-only:
+    the face is ~185 px wide."""
+    image = read_image(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    image.setflags(write=False)
+    return image
+
+
+@pytest.fixture(scope="session")
+def dlib_backend() -> DlibBackend:
+    """The dlib identity backend (its model ships with the face_recognition_models package), loaded once."""
+    return DlibBackend()
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from face_factories import grace_hopper_path
 
 from faces import FaceLandmarks, find_face
-from media import read_image
-
-
-@pytest.fixture(scope="session")
-def grace_hopper() -> np.ndarray:
-    """A real frontal portrait, 512x600 RGB, read-only: the face is ~185 px wide."""
-    image = read_image(grace_hopper_path())
-    image.setflags(write=False)
-    return image
 
 
 @pytest.fixture(scope="session")

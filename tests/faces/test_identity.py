@@ -37,13 +37,8 @@ from media import iter_frames, probe_video, read_image
 
 
 @pytest.fixture(scope="module")
-def backend() -> DlibBackend:
-    return DlibBackend()
-
-
-@pytest.fixture(scope="module")
-def hopper(grace_hopper: np.ndarray, backend: DlibBackend) -> Embedding:
-    return embed_face(grace_hopper, backend=backend)
+def hopper(grace_hopper: np.ndarray, dlib_backend: DlibBackend) -> Embedding:
+    return embed_face(grace_hopper, backend=dlib_backend)
 
 
 def brightened(image: np.ndarray, factor: float = 1.4) -> np.ndarray:
@@ -61,18 +56,18 @@ def clip_frames(path: Path, count: int) -> list[np.ndarray]:
     return list(iter_frames(path, every=every, max_frames=count))
 
 
-# --- the backend -----------------------------------------------------------------------------
+# --- the backend----------------------------------------------------------------------------
 
 
-def test_dlib_backend_is_the_default_and_meets_the_protocol(backend, hopper):
+def test_dlib_backend_is_the_default_and_meets_the_protocol(dlib_backend, hopper):
     chosen = get_identity_backend()
     assert isinstance(chosen, DlibBackend) and isinstance(chosen, IdentityBackend)
-    assert backend.name == "dlib" and backend.dim == 128
-    assert backend.model_version == (
+    assert dlib_backend.name == "dlib" and dlib_backend.dim == 128
+    assert dlib_backend.model_version == (
         "dlib_face_recognition_resnet_model_v1.dat:55533b28a958+shape_predictor_5_face_landmarks.dat:c4b1e9804792"
     )
-    assert backend.calibration is DLIB_CALIBRATION
-    assert DLIB_CALIBRATION.model_version == backend.model_version and "bench/identity_calibration.py" in (
+    assert dlib_backend.calibration is DLIB_CALIBRATION
+    assert DLIB_CALIBRATION.model_version == dlib_backend.model_version and "bench/identity_calibration.py" in (
         DLIB_CALIBRATION.provenance)
     vector = hopper.vector
     assert vector.dtype == np.float32 and vector.shape == (128,)
@@ -80,19 +75,19 @@ def test_dlib_backend_is_the_default_and_meets_the_protocol(backend, hopper):
     assert not vector.flags.writeable
 
 
-def test_embedding_is_deterministic_and_similarity_is_cosine(backend, grace_hopper, grace_hopper_face, hopper):
-    again = backend.embed(grace_hopper, grace_hopper_face)
+def test_embedding_is_deterministic_and_similarity_is_cosine(dlib_backend, grace_hopper, grace_hopper_face, hopper):
+    again = dlib_backend.embed(grace_hopper, grace_hopper_face)
     assert np.allclose(again, hopper.vector, atol=1e-6)
-    assert backend.similarity(again, hopper.vector) == pytest.approx(1.0, abs=1e-6)
-    other = backend.embed(mirrored(grace_hopper), find_face(mirrored(grace_hopper)))
-    assert backend.similarity(hopper.vector, other) == pytest.approx(float(hopper.vector @ other), abs=1e-6)
+    assert dlib_backend.similarity(again, hopper.vector) == pytest.approx(1.0, abs=1e-6)
+    other = dlib_backend.embed(mirrored(grace_hopper), find_face(mirrored(grace_hopper)))
+    assert dlib_backend.similarity(hopper.vector, other) == pytest.approx(float(hopper.vector @ other), abs=1e-6)
 
 
-def test_the_five_point_model_finds_eye_corners_and_nose_in_the_mediapipe_box(backend, grace_hopper,
+def test_the_five_point_model_finds_eye_corners_and_nose_in_the_mediapipe_box(dlib_backend, grace_hopper,
                                                                              grace_hopper_face):
     import dlib
 
-    predictor, _, _ = backend._models()
+    predictor, _, _ = dlib_backend._models()
     shape = predictor(grace_hopper, dlib.rectangle(*_dlib.dlib_rectangle(grace_hopper_face)))
     points = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
     # dlib's 5 points: the subject's left eye outer and inner corner, right eye outer and inner, nose base.
@@ -101,14 +96,14 @@ def test_the_five_point_model_finds_eye_corners_and_nose_in_the_mediapipe_box(ba
     assert error.max() < 0.12, error
 
 
-def test_only_the_two_public_domain_model_files_are_used(backend):
+def test_only_the_two_public_domain_model_files_are_used(dlib_backend):
     assert set(_dlib.PINNED_SHA256) == {
         "shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"}
     source = Path(_dlib.__file__).read_text()
     assert "68_face_landmarks" not in source.replace("68-point", "")  # never named, so never loaded
 
 
-def test_a_model_file_with_the_wrong_hash_is_refused(tmp_path, backend, grace_hopper, grace_hopper_face):
+def test_a_model_file_with_the_wrong_hash_is_refused(tmp_path, dlib_backend, grace_hopper, grace_hopper_face):
     models = tmp_path / "models"
     models.mkdir()
     real = _dlib.models_dir()
@@ -136,17 +131,17 @@ def test_backends_are_chosen_by_name_never_swapped():
     assert IdentityModelError.exit_code == 1 and issubclass(IdentityModelError, faces.FaceBackendError)
 
 
-def test_embedding_from_several_threads_gives_the_same_vectors(backend, grace_hopper, grace_hopper_face, hopper):
+def test_embedding_from_several_threads_gives_the_same_vectors(dlib_backend, grace_hopper, grace_hopper_face, hopper):
     flipped = mirrored(grace_hopper)
     flipped_face = find_face(flipped)
-    expected = backend.embed(flipped, flipped_face)
+    expected = dlib_backend.embed(flipped, flipped_face)
     results: list[tuple[int, np.ndarray]] = []
     failures: list[BaseException] = []
 
     def work(index: int) -> None:
         try:
             image, face = (grace_hopper, grace_hopper_face) if index % 2 == 0 else (flipped, flipped_face)
-            results.append((index, backend.embed(image, face)))
+            results.append((index, dlib_backend.embed(image, face)))
         except BaseException as exc:  # pragma: no cover - reported below
             failures.append(exc)
 
@@ -164,7 +159,7 @@ def test_embedding_from_several_threads_gives_the_same_vectors(backend, grace_ho
 
 
 @pytest.mark.parametrize("change", ["mirrored", "brightened", "darkened", "recompressed", "downscaled"])
-def test_grace_hopper_matches_her_own_changed_portrait(backend, grace_hopper, hopper, change):
+def test_grace_hopper_matches_her_own_changed_portrait(dlib_backend, grace_hopper, hopper, change):
     changed = {
         "mirrored": lambda im: mirrored(im),
         "brightened": lambda im: brightened(im, 1.4),
@@ -173,7 +168,7 @@ def test_grace_hopper_matches_her_own_changed_portrait(backend, grace_hopper, ho
         "downscaled": lambda im: np.ascontiguousarray(cv2.resize(im, None, fx=0.6, fy=0.6,
                                                                 interpolation=cv2.INTER_AREA)),
     }[change](grace_hopper)
-    result = match(embed_face(changed, backend=backend), reference=[hopper])
+    result = match(embed_face(changed, backend=dlib_backend), reference=[hopper])
     assert result.same_person, result.reason
     assert result.similarity > 0.98 and result.threshold == DLIB_CALIBRATION.threshold
     assert result.margin is None and not result.ambiguous
@@ -181,8 +176,8 @@ def test_grace_hopper_matches_her_own_changed_portrait(backend, grace_hopper, ho
 
 
 @pytest.mark.shared_data
-def test_any_two_frames_of_a_steady_clip_are_the_same_person(backend, clips):
-    embeddings = [embed_face(frame, backend=backend) for frame in clip_frames(clips / "lp_d0.mp4", 8)]
+def test_any_two_frames_of_a_steady_clip_are_the_same_person(dlib_backend, clips):
+    embeddings = [embed_face(frame, backend=dlib_backend) for frame in clip_frames(clips / "lp_d0.mp4", 8)]
     for i, probe in enumerate(embeddings):
         for reference in embeddings[i + 1:]:
             result = match(probe, reference=[reference])
@@ -190,11 +185,11 @@ def test_any_two_frames_of_a_steady_clip_are_the_same_person(backend, clips):
 
 
 @pytest.mark.shared_data
-def test_frames_through_head_turns_match_three_enrolment_frames(backend, clips):
+def test_frames_through_head_turns_match_three_enrolment_frames(dlib_backend, clips):
     # lp_d3 turns the head by about ±20° while talking. As calibrated (docs/identity.md): a single pair of
     # frames fails the threshold about one time in ten, the best of three enrolment frames never does.
     frames = clip_frames(clips / "lp_d3.mp4", 30)
-    embeddings = [embed_face(frame, backend=backend) for frame in frames]
+    embeddings = [embed_face(frame, backend=dlib_backend) for frame in frames]
     enrolled = {0, len(embeddings) // 2, len(embeddings) - 1}
     reference = [embeddings[i] for i in sorted(enrolled)]
     results = [match(e, reference=reference) for i, e in enumerate(embeddings) if i not in enrolled]
@@ -204,8 +199,8 @@ def test_frames_through_head_turns_match_three_enrolment_frames(backend, clips):
 
 
 @pytest.mark.shared_data
-def test_frames_of_different_clips_are_different_people(backend, clips):
-    people = {name: [embed_face(f, backend=backend) for f in clip_frames(clips / f"{name}.mp4", 4)]
+def test_frames_of_different_clips_are_different_people(dlib_backend, clips):
+    people = {name: [embed_face(f, backend=dlib_backend) for f in clip_frames(clips / f"{name}.mp4", 4)]
               for name in ("lp_d0", "lp_d12", "lp_d6", "lp_d10")}
     for name, embeddings in people.items():
         for other, their in people.items():
@@ -221,12 +216,12 @@ def test_frames_of_different_clips_are_different_people(backend, clips):
 
 
 @pytest.mark.shared_data
-def test_each_shared_portrait_matches_itself_and_no_other(backend, portraits, grace_hopper, hopper):
+def test_each_shared_portrait_matches_itself_and_no_other(dlib_backend, portraits, grace_hopper, hopper):
     embeddings = {"grace_hopper": hopper}
     for name in SHARED_PORTRAITS:
         image = read_image(portraits / name)
-        embeddings[name] = embed_face(image, backend=backend)
-        own = match(embed_face(recompressed(brightened(mirrored(image), 1.2)), backend=backend),
+        embeddings[name] = embed_face(image, backend=dlib_backend)
+        own = match(embed_face(recompressed(brightened(mirrored(image), 1.2)), backend=dlib_backend),
                     reference=[embeddings[name]])
         assert own.same_person, (name, own.reason)
     names = list(embeddings)
@@ -239,9 +234,9 @@ def test_each_shared_portrait_matches_itself_and_no_other(backend, portraits, gr
 # --- the decision -----------------------------------------------------------------------------
 
 
-def test_a_match_is_ambiguous_when_another_enrolled_person_comes_close(backend, grace_hopper, hopper):
-    probe = embed_face(brightened(grace_hopper, 1.3), backend=backend)
-    lookalike = embed_face(mirrored(grace_hopper), backend=backend)  # "another person" with her face
+def test_a_match_is_ambiguous_when_another_enrolled_person_comes_close(dlib_backend, grace_hopper, hopper):
+    probe = embed_face(brightened(grace_hopper, 1.3), backend=dlib_backend)
+    lookalike = embed_face(mirrored(grace_hopper), backend=dlib_backend)  # "another person" with her face
     result = match(probe, reference=[hopper], others=[[lookalike]])
     assert result.similarity >= result.threshold
     assert result.ambiguous and not result.same_person
@@ -250,9 +245,9 @@ def test_a_match_is_ambiguous_when_another_enrolled_person_comes_close(backend, 
 
 
 @pytest.mark.shared_data
-def test_a_clear_match_beats_every_other_enrolled_person(backend, grace_hopper, hopper, portraits):
-    others = [[embed_face(read_image(portraits / name), backend=backend)] for name in SHARED_PORTRAITS[:4]]
-    result = match(embed_face(mirrored(grace_hopper), backend=backend), reference=[hopper], others=others)
+def test_a_clear_match_beats_every_other_enrolled_person(dlib_backend, grace_hopper, hopper, portraits):
+    others = [[embed_face(read_image(portraits / name), backend=dlib_backend)] for name in SHARED_PORTRAITS[:4]]
+    result = match(embed_face(mirrored(grace_hopper), backend=dlib_backend), reference=[hopper], others=others)
     assert result.same_person and not result.ambiguous, result.reason
     assert result.margin is not None and result.margin > 0.05
     assert "above any other enrolled person" in result.reason
@@ -292,34 +287,34 @@ def test_embeddings_of_different_models_are_refused(hopper):
         match(np.zeros(128), reference=[hopper.vector])
 
 
-def test_compare_faces_gives_the_calibrated_decision_and_names_the_bad_image(backend, grace_hopper):
-    same = compare_faces(grace_hopper, recompressed(mirrored(grace_hopper)), backend=backend)
+def test_compare_faces_gives_the_calibrated_decision_and_names_the_bad_image(dlib_backend, grace_hopper):
+    same = compare_faces(grace_hopper, recompressed(mirrored(grace_hopper)), backend=dlib_backend)
     assert same.same_person and same.threshold == DLIB_CALIBRATION.threshold
     assert same.margin_to_threshold == pytest.approx(same.similarity - same.threshold)
     record = same.to_dict()
     assert list(record)[:3] == ["similarity", "threshold", "same_person"]
-    assert record["backend"] == "dlib" and record["model_version"] == backend.model_version
+    assert record["backend"] == "dlib" and record["model_version"] == dlib_backend.model_version
     assert record["elapsed_ms"] > 0
     blank = np.full((300, 300, 3), 128, np.uint8)
     with pytest.raises(NoFaceError, match=r"^b\.png: no face found"):
-        compare_faces(grace_hopper, blank, backend=backend, labels=("a.jpg", "b.png"))
+        compare_faces(grace_hopper, blank, backend=dlib_backend, labels=("a.jpg", "b.png"))
     with pytest.raises(MultipleFacesError, match=r"^a\.jpg: 2 faces found"):
-        compare_faces(np.concatenate([grace_hopper, grace_hopper], axis=1), grace_hopper, backend=backend,
+        compare_faces(np.concatenate([grace_hopper, grace_hopper], axis=1), grace_hopper, backend=dlib_backend,
                       labels=("a.jpg", "b.png"))
 
 
 # --- privacy ----------------------------------------------------------------------------------
 
 
-def test_embeddings_are_never_shown_or_logged(backend, grace_hopper, hopper, caplog):
+def test_embeddings_are_never_shown_or_logged(dlib_backend, grace_hopper, hopper, caplog):
     text = repr(hopper) + str(hopper)
     assert "dim=128" in text
     digits = [f"{v:.4f}" for v in hopper.vector[:8]] + [f"{v:.3f}" for v in hopper.vector[:8]]
     assert not any(d in text for d in digits)
     caplog.set_level(logging.DEBUG)
-    probe = embed_face(mirrored(grace_hopper), backend=backend)
+    probe = embed_face(mirrored(grace_hopper), backend=dlib_backend)
     result = match(probe, reference=[hopper])
-    comparison = compare_faces(grace_hopper, mirrored(grace_hopper), backend=backend)
+    comparison = compare_faces(grace_hopper, mirrored(grace_hopper), backend=dlib_backend)
     logged = caplog.text + repr(result) + repr(comparison) + str(result.to_dict()) + str(comparison.to_dict())
     for vector in (hopper.vector, probe.vector):
         assert not any(f"{v:.4f}" in logged for v in vector[:16] if abs(v) > 0.01)
