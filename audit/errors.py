@@ -19,21 +19,15 @@ The tree::
 
 from __future__ import annotations
 
-from likeness.errors import (
-    InputError,
-    LikenessError,
-    NotFoundError,
-    StoreUnavailableError,
-    TamperedError,
-    UnusableKeyError,
-)
+from likeness import LikenessError
+from likeness import errors as kinds
 
 
 class AuditError(LikenessError):
     """Base of the audit errors."""
 
 
-class AuditInputError(InputError, AuditError):
+class AuditInputError(kinds.InputError, AuditError):
     """An entry (or a query) that the audit log refuses."""
 
 
@@ -41,19 +35,19 @@ class RawBiometricsError(AuditInputError):
     """Entry data that looks like raw biometrics: only hashes and scores may be logged."""
 
 
-class AuditNotFoundError(NotFoundError, AuditError):
+class AuditNotFoundError(kinds.NotFoundError, AuditError):
     """No entry with this index, or a tree size the log has not reached."""
 
 
-class AuditKeyError(UnusableKeyError, AuditError):
+class AuditKeyError(kinds.UnusableKeyError, AuditError):
     """The audit signing key (or a public key to verify with) is missing, unreadable, exposed or malformed."""
 
 
-class AuditIntegrityError(TamperedError, AuditError):
+class AuditIntegrityError(kinds.TamperedError, AuditError):
     """The stored log does not add up (a hash or signature fails): it was changed outside Likeness."""
 
 
-class AuditStoreError(StoreUnavailableError, AuditError):
+class AuditStoreError(kinds.StoreUnavailableError, AuditError):
     """The audit log's database could not be read or written."""
 
 

@@ -31,31 +31,23 @@ The tree::
 
 from __future__ import annotations
 
-from likeness.errors import (
-    ConflictError,
-    ForbiddenError,
-    InputError,
-    LikenessError,
-    NotFoundError,
-    StoreUnavailableError,
-    TamperedError,
-    UnusableKeyError,
-)
+from likeness import LikenessError
+from likeness import errors as kinds
 
 
 class ConsentError(LikenessError):
     """Base of the consent errors."""
 
 
-class UnknownConsentError(NotFoundError, ConsentError):
+class UnknownConsentError(kinds.NotFoundError, ConsentError):
     """No consent has this id."""
 
 
-class ConsentAuthError(ForbiddenError, ConsentError):
+class ConsentAuthError(kinds.ForbiddenError, ConsentError):
     """The consent id or the management token is not valid (deliberately not saying which)."""
 
 
-class ConsentInactiveError(ForbiddenError, ConsentError):
+class ConsentInactiveError(kinds.ForbiddenError, ConsentError):
     """The consent exists but permits nothing at the time asked about."""
 
 
@@ -77,31 +69,31 @@ class ConsentErasedError(ConsentInactiveError):
     http_status = 410
 
 
-class ConsentTamperedError(TamperedError, ConsentError):
+class ConsentTamperedError(kinds.TamperedError, ConsentError):
     """A consent row or revision fails its signature, hash or chain check: it was changed outside Likeness."""
 
 
-class ConsentKeyError(UnusableKeyError, ConsentError):
+class ConsentKeyError(kinds.UnusableKeyError, ConsentError):
     """The consent signing key or the master key is missing, unreadable, readable by others or malformed."""
 
 
-class ConsentInputError(InputError, ConsentError):
+class ConsentInputError(kinds.InputError, ConsentError):
     """A scope, embedding or record that the registry refuses."""
 
 
-class ReferenceUnavailableError(ConflictError, ConsentError):
+class ReferenceUnavailableError(kinds.ConflictError, ConsentError):
     """The consent has no reference embedding made by the identity model in use."""
 
 
-class ConsentConflictError(ConflictError, ConsentError):
+class ConsentConflictError(kinds.ConflictError, ConsentError):
     """The consent changed while this request was changing it; retry."""
 
 
-class ConsentStoreError(StoreUnavailableError, ConsentError):
+class ConsentStoreError(kinds.StoreUnavailableError, ConsentError):
     """The consent registry's database could not be read or written."""
 
 
-class StatementError(InputError, ConsentError):
+class StatementError(kinds.InputError, ConsentError):
     """A consent-statement recording that cannot be checked: not a video, unreadable, silent track missing, too long."""
 
 

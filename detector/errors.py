@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from likeness.errors import BackendError, LikenessError
+from likeness import LikenessError
+from likeness import errors as kinds
 
 
 class DetectorError(LikenessError):
@@ -11,5 +12,5 @@ class DetectorError(LikenessError):
     http_status = 422
 
 
-class ModelError(BackendError, DetectorError):
+class ModelError(kinds.BackendError, DetectorError):
     """The companion classifier's model cannot be used (missing, unreadable, or not the file its card names)."""

@@ -11,7 +11,8 @@ boundary, so callers only ever see this tree.
 
 from __future__ import annotations
 
-from likeness.errors import BackendError, LikenessError
+from likeness import LikenessError
+from likeness import errors as kinds
 
 
 class FaceError(LikenessError):
@@ -32,7 +33,7 @@ class FaceTooSmallError(FaceError):
     """The face is narrower than the minimum width in pixels."""
 
 
-class FaceBackendError(BackendError, FaceError):
+class FaceBackendError(kinds.BackendError, FaceError):
     """The face backend is not installed or failed on an input it should handle (an operator's problem)."""
 
 

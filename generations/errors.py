@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from likeness.errors import ConflictError, LikenessError, StoreUnavailableError, TamperedError
+from likeness import LikenessError
+from likeness import errors as kinds
 
 if TYPE_CHECKING:
     from policy import Reason
@@ -44,11 +45,11 @@ class Refusal(GenerationError):
         self.retry_after_s = retry_after_s
 
 
-class JobStoreError(StoreUnavailableError, GenerationError):
+class JobStoreError(kinds.StoreUnavailableError, GenerationError):
     """The jobs table could not be read or written."""
 
 
-class IdempotencyConflict(ConflictError, GenerationError):
+class IdempotencyConflict(kinds.ConflictError, GenerationError):
     """The idempotency key was used before for a different request."""
 
 
@@ -58,15 +59,15 @@ class QuotaExceeded(GenerationError):
     http_status = 429
 
 
-class QueueError(StoreUnavailableError, GenerationError):
+class QueueError(kinds.StoreUnavailableError, GenerationError):
     """The queue could not be reached."""
 
 
-class StorageError(StoreUnavailableError, GenerationError):
+class StorageError(kinds.StoreUnavailableError, GenerationError):
     """A blob could not be written or read."""
 
 
-class InputTamperedError(TamperedError, StorageError):
+class InputTamperedError(kinds.TamperedError, StorageError):
     """A stored input is not the file the gate checked (its SHA-256 differs): nothing is made from it."""
 
     http_status = 500  # not the storage's 503: the store answered, with the wrong file

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from likeness.errors import InputError
+from likeness import errors as kinds
 
 
-class GeneratorError(InputError):
+class GeneratorError(kinds.InputError):
     """The generator cannot work with these inputs or settings."""
 
 

@@ -34,11 +34,11 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from likeness import files
-from likeness.errors import LikenessError, StoreUnavailableError
+from likeness import LikenessError, files
+from likeness import errors as kinds
 
 
-class DatabaseError(StoreUnavailableError):
+class DatabaseError(kinds.StoreUnavailableError):
     """The database could not be opened or created."""
 
 

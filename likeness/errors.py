@@ -18,8 +18,9 @@ are translated at the package boundary so that callers only ever see this tree.
 ``exit_code`` is what a CLI returns for it (2: the input or request was refused; 1: not the
 caller's fault, the operator has to act); ``http_status`` is what the gateway answers with.
 Neither is restated per package: a package error inherits both from the kind of failure it is,
-listed first so that the kind wins over the package base (``class ConsentStoreError(
-StoreUnavailableError, ConsentError)``). The kinds::
+listed first so that the kind wins over the package base. The packages import the module as
+``kinds`` so that a class says which kind it is: ``class ConsentStoreError(kinds.StoreUnavailableError,
+ConsentError)``. The kinds::
 
     LikenessError               400, exit 2  the request is refused as it stands
     ├── InputError              422          an input (a field, a file, a query) is invalid or unreadable

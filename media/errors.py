@@ -11,10 +11,10 @@ the package boundary, so a bad or hostile file never surfaces as another excepti
 
 from __future__ import annotations
 
-from likeness.errors import InputError
+from likeness import errors as kinds
 
 
-class MediaError(InputError):
+class MediaError(kinds.InputError):
     """A file that cannot be read or written as the media it should be: unknown, corrupt, unsupported."""
 
 

@@ -21,14 +21,8 @@ The tree::
 
 from __future__ import annotations
 
-from likeness.errors import (
-    ConflictError,
-    ForbiddenError,
-    InputError,
-    LikenessError,
-    NotFoundError,
-    StoreUnavailableError,
-)
+from likeness import LikenessError
+from likeness import errors as kinds
 
 
 class PartnerError(LikenessError):
@@ -53,27 +47,27 @@ class ExpiredKeyError(AuthenticationError):
     """The key's expiry has passed."""
 
 
-class PartnerSuspendedError(ForbiddenError, PartnerError):
+class PartnerSuspendedError(kinds.ForbiddenError, PartnerError):
     """The key is valid but its partner is suspended (403)."""
 
 
-class ScopeError(ForbiddenError, PartnerError):
+class ScopeError(kinds.ForbiddenError, PartnerError):
     """The key is valid but lacks the scope the request needs (403)."""
 
 
-class UnknownPartnerError(NotFoundError, PartnerError):
+class UnknownPartnerError(kinds.NotFoundError, PartnerError):
     """No partner (or key, or admin token) has this name or id (404)."""
 
 
-class PartnerExistsError(ConflictError, PartnerError):
+class PartnerExistsError(kinds.ConflictError, PartnerError):
     """A partner with this name already exists (409)."""
 
 
-class PartnerInputError(InputError, PartnerError):
+class PartnerInputError(kinds.InputError, PartnerError):
     """A name, use case, scope or limit the registry refuses (422)."""
 
 
-class PartnerStoreError(StoreUnavailableError, PartnerError):
+class PartnerStoreError(kinds.StoreUnavailableError, PartnerError):
     """The partners tables could not be read or written (503)."""
 
 

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from likeness.errors import InternalError
+from likeness import errors as kinds
 
 
-class PolicyError(InternalError):
+class PolicyError(kinds.InternalError):
     """The policy files or their schema are missing, unparsable or invalid: the server must not start.
 
     The message names the file, the policy id (its ``@id``) where there is one, and Cedar's own words.

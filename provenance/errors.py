@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from likeness.errors import InputError, LikenessError, UnusableKeyError
+from likeness import LikenessError
+from likeness import errors as kinds
 
 
 class ProvenanceError(LikenessError):
@@ -19,7 +20,7 @@ class ProvenanceError(LikenessError):
     http_status = 500
 
 
-class KeyMaterialError(UnusableKeyError, ProvenanceError):
+class KeyMaterialError(kinds.UnusableKeyError, ProvenanceError):
     """Signing identity or watermark key is missing, unreadable or not acceptable here."""
 
 
@@ -31,7 +32,7 @@ class WatermarkError(ProvenanceError):
     """A frame could not be watermarked."""
 
 
-class VerificationError(InputError, ProvenanceError):
+class VerificationError(kinds.InputError, ProvenanceError):
     """A file could not be verified (unreadable, not an MP4 the verifier understands)."""
 
 

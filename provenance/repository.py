@@ -17,13 +17,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, func, select
 
+from likeness import errors as kinds
 from likeness.db import store_session
-from likeness.errors import StoreUnavailableError
 from provenance.errors import ProvenanceError
 from provenance.models import ManifestRecord
 
 
-class RepositoryError(StoreUnavailableError, ProvenanceError):
+class RepositoryError(kinds.StoreUnavailableError, ProvenanceError):
     """The manifest repository could not be read or written."""
 
 
