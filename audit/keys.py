@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from audit.errors import AuditInputError, AuditKeyError
 from likeness.files import write_secret
+from likeness.keys import load_ed25519_key
 
 KEY_SETTING = "LIKENESS_AUDIT_SIGNING_KEY_FILE"
 
@@ -101,23 +101,7 @@ class AuditKey:
     @classmethod
     def from_file(cls, path: Path) -> AuditKey:
         """Load the PEM key at ``path``, refusing one that is missing, exposed or not Ed25519."""
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise AuditKeyError(f"audit signing key not found at {path}: run `likeness keys init` "
-                                f"or set {KEY_SETTING}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuditKeyError(f"audit signing key {path} is readable by others: chmod 600 {path}")
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise AuditKeyError(f"cannot read the audit signing key {path}: {exc.strerror}") from None
-        try:
-            private = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError):
-            raise AuditKeyError(f"audit signing key {path} is not an unencrypted PEM private key") from None
-        if not isinstance(private, Ed25519PrivateKey):
-            raise AuditKeyError(f"audit signing key {path} is not an Ed25519 key")
+        private = load_ed25519_key(path, what="audit signing key", setting=KEY_SETTING, error=AuditKeyError)
         return cls(private)
 
     def sign(self, message: bytes) -> bytes:

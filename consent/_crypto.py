@@ -20,15 +20,11 @@ import hmac
 import json
 import os
 import secrets
-import stat
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from consent.errors import ConsentKeyError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -40,20 +36,6 @@ TOKEN_PREFIX_CHARS = len(TOKEN_SCHEME) + 8  # "lkc_" and 48 of the token's 256 b
 
 class SealError(Exception):
     """A sealed blob could not be opened: wrong key, wrong associated data, or altered bytes."""
-
-
-def read_secret(path: Path, *, what: str, setting: str) -> bytes:
-    """The bytes of a secret file, refusing one that is missing or readable by the group or others."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ConsentKeyError(f"{what} not found at {path}: run `likeness keys init` or set {setting}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConsentKeyError(f"{what} {path} is readable by others: chmod 600 {path}")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConsentKeyError(f"cannot read the {what} {path}: {exc.strerror}") from None
 
 
 def key_id(material: bytes) -> str:

@@ -30,9 +30,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from consent._crypto import KEY_BYTES, key_id, read_secret
+from consent._crypto import KEY_BYTES, key_id
 from consent.errors import ConsentKeyError
-from likeness.files import write_secret
+from likeness.files import read_secret, write_secret
+from likeness.keys import load_ed25519_key
 
 SIGNING_KEY_FILE = "consent-signing.key"
 MASTER_KEY_FILE = "consent-master.key"
@@ -75,15 +76,10 @@ class ConsentKeys:
         retired_public_keys: Mapping[str, bytes] | None = None,
     ) -> ConsentKeys:
         """Load both keys, refusing files that others can read; ``retired_public_keys``: id → raw 32 bytes."""
-        pem = read_secret(signing_key_file, what="consent signing key",
-                          setting="LIKENESS_CONSENT_SIGNING_KEY_FILE")
-        try:
-            private = serialization.load_pem_private_key(pem, password=None)
-        except (ValueError, TypeError):
-            raise ConsentKeyError(f"consent signing key {signing_key_file} is not a PEM private key") from None
-        if not isinstance(private, Ed25519PrivateKey):
-            raise ConsentKeyError(f"consent signing key {signing_key_file} is not an Ed25519 key")
-        master = read_secret(master_key_file, what="consent master key", setting="LIKENESS_CONSENT_MASTER_KEY_FILE")
+        private = load_ed25519_key(signing_key_file, what="consent signing key",
+                                   setting="LIKENESS_CONSENT_SIGNING_KEY_FILE", error=ConsentKeyError)
+        master = read_secret(master_key_file, what="consent master key", setting="LIKENESS_CONSENT_MASTER_KEY_FILE",
+                             error=ConsentKeyError)
         if len(master) != KEY_BYTES:
             raise ConsentKeyError(
                 f"consent master key {master_key_file} holds {len(master)} bytes; it must hold {KEY_BYTES}"

@@ -44,6 +44,32 @@ def write_secret(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def check_secret(path: Path, *, what: str, setting: str, error: type[Exception]) -> None:
+    """Refuse a secret file (a key) that is missing, not a regular file, or open to the group or others.
+
+    ``what`` names it and ``setting`` the variable that points at it, in the message of ``error`` (the
+    calling package's key error): ``consent master key /var/keys/master.key is readable by others: chmod 600
+    /var/keys/master.key``.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise error(f"{what} not found at {path}: run `likeness keys init` or set {setting}") from None
+    if not stat.S_ISREG(mode):
+        raise error(f"{what} {path} is not a regular file")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise error(f"{what} {path} is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 {path}")
+
+
+def read_secret(path: Path, *, what: str, setting: str, error: type[Exception]) -> bytes:
+    """The bytes of a secret file that :func:`check_secret` accepts; a read failure is ``error`` too."""
+    check_secret(path, what=what, setting=setting, error=error)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 

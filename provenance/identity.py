@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from likeness.files import write_secret
+from likeness.files import read_secret, write_secret
 from provenance.errors import KeyMaterialError
 from provenance.pki import PkiPaths, init_dev_pki, is_development_certificate
 from provenance.signing import ClaimSigner, FileKeySigner
@@ -65,15 +64,7 @@ def init_identity(keys_dir: Path) -> PkiPaths:
 
 def load_watermark_key(path: Path) -> bytes:
     """Read the watermark key, refusing a file that others can read."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise KeyMaterialError(
-            f"watermark key not found at {path}: run `likeness keys init` or set LIKENESS_WATERMARK_KEY_FILE"
-        ) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyMaterialError(f"watermark key {path} is readable by others: chmod 600 {path}")
-    key = path.read_bytes()
+    key = read_secret(path, what="watermark key", setting="LIKENESS_WATERMARK_KEY_FILE", error=KeyMaterialError)
     if len(key) < 16:
         raise KeyMaterialError(f"watermark key {path} is too short ({len(key)} bytes; need at least 16)")
     return key

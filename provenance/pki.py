@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from likeness.files import fsync_dir
+from likeness.files import check_secret, fsync_dir
 from provenance.errors import KeyMaterialError
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def load_pki(keys_dir: Path) -> PkiPaths:
                 f"signing identity incomplete: {path} is missing; run `likeness keys init`"
             )
     for path in paths.key_files():
-        check_private_file(path)
+        check_secret(path, what="signing key file", setting="LIKENESS_SIGNING_KEY_FILE", error=KeyMaterialError)
     root = _load_certs(paths.root_cert)[0]
     issuing = _load_certs(paths.issuing_cert)[0]
     leaf = _load_certs(paths.signing_cert)[0]
@@ -145,21 +145,6 @@ def load_pki(keys_dir: Path) -> PkiPaths:
     if remaining < dt.timedelta(days=30):
         logger.warning("signing certificate %s expires in %s", paths.signing_cert, remaining)
     return paths
-
-
-def check_private_file(path: Path) -> None:
-    """Refuse a key file that is missing, not a regular file, or readable by group or others."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise KeyMaterialError(f"key file {path} not found; run `likeness keys init`") from None
-    if not stat.S_ISREG(mode):
-        raise KeyMaterialError(f"key file {path} is not a regular file")
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyMaterialError(
-            f"key file {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}): "
-            f"run `chmod 600 {path}`"
-        )
 
 
 def is_development_certificate(cert: x509.Certificate) -> bool:

@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
+from likeness.files import read_secret
 from provenance.errors import KeyMaterialError, SigningError
-from provenance.pki import check_private_file
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +118,9 @@ class FileKeySigner(ClaimSigner):
     def from_files(cls, key_path: Path, *, chain_path: Path, tsa_url: str | None = None) -> FileKeySigner:
         """Load an unencrypted PKCS#8 PEM key (mode 0600 or stricter) and its PEM chain."""
         key_path, chain_path = Path(key_path), Path(chain_path)
-        check_private_file(key_path)
+        key_pem = read_secret(key_path, what="signing key", setting="LIKENESS_SIGNING_KEY_FILE",
+                              error=KeyMaterialError)
         try:
-            key_pem = key_path.read_bytes()
             chain_pem = chain_path.read_bytes()
         except OSError as exc:
             raise KeyMaterialError(

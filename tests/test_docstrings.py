@@ -10,6 +10,8 @@ import pytest
 MODULES = [
     "likeness",
     "likeness.errors",
+    "likeness.files",
+    "likeness.keys",
     "media",
     "media.errors",
     "media.sniff",

@@ -43,7 +43,7 @@ def test_keys_are_private_from_the_first_byte(tmp_path, monkeypatch):
 
 def test_keys_others_can_read_are_refused(keys_paths):
     keys_paths.master_key.chmod(0o640)
-    with pytest.raises(ConsentKeyError, match=f"readable by others: chmod 600 {keys_paths.master_key}"):
+    with pytest.raises(ConsentKeyError, match=rf"readable by others \(mode 0\d+\): chmod 600 {keys_paths.master_key}"):
         ConsentKeys.from_files(signing_key_file=keys_paths.signing_key, master_key_file=keys_paths.master_key)
 
 
@@ -55,7 +55,7 @@ def test_missing_or_malformed_keys_say_what_to_do(keys_paths, tmp_path):
     short.chmod(0o600)
     with pytest.raises(ConsentKeyError, match="holds 16 bytes; it must hold 32"):
         ConsentKeys.from_files(signing_key_file=keys_paths.signing_key, master_key_file=short)
-    with pytest.raises(ConsentKeyError, match="is not a PEM private key"):
+    with pytest.raises(ConsentKeyError, match="is not an unencrypted PEM private key"):
         ConsentKeys.from_files(signing_key_file=keys_paths.master_key, master_key_file=keys_paths.master_key)
 
 

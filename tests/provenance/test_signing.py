@@ -81,7 +81,7 @@ def test_file_signer_refuses_garbage_without_quoting_it(tmp_path: Path, pki_path
 
 
 def test_missing_key_file_is_actionable(tmp_path: Path, pki_paths: PkiPaths):
-    with pytest.raises(KeyMaterialError, match="not found; run `likeness keys init`"):
+    with pytest.raises(KeyMaterialError, match=r"not found at .*: run `likeness keys init`"):
         FileKeySigner.from_files(tmp_path / "absent.key", chain_path=pki_paths.chain)
 
 
