@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
     from audit import AuditSink
-    from partners import PartnerService
+    from partners import IssuedKey, PartnerService
 
 partners_app = typer.Typer(help="Vetted partners and their API keys.", no_args_is_help=True)
 admins_app = typer.Typer(help="Operators' tokens for the /admin routes.", no_args_is_help=True)
@@ -67,8 +69,25 @@ def _audited() -> tuple[PartnerService, AuditSink]:
     return PartnerService(engine), record
 
 
-def _print_secret(secret: str) -> None:
-    print(secret, flush=True)  # noqa: T201  (plain print: no console markup or wrapping may touch a key)
+def _print_secret(issued: IssuedKey, *, what: str, note: str = "it is shown only this once") -> None:
+    """The new secret alone on stdout; on stderr, ``what`` it is (its prefix and id, never more) and ``note``."""
+    err.print(f"{what} {issued.prefix}… ({issued.key_id}) printed on stdout; {note}", markup=False)
+    print(issued.plaintext, flush=True)  # noqa: T201  (plain print: no console markup or wrapping may touch a key)
+
+
+_Record = TypeVar("_Record", bound=BaseModel)
+
+
+def _listing(records: Sequence[_Record], *, as_json: bool, columns: tuple[str, ...],
+             row: Callable[[_Record], Sequence[str]]) -> None:
+    """``records`` as one JSON array (``--json``) or as a table of ``columns``, a ``row`` a record."""
+    if as_json:
+        out.print_json(json.dumps([record.model_dump(mode="json") for record in records]))
+        return
+    table = Table(*columns)
+    for record in records:
+        table.add_row(*row(record))
+    out.print(table)
 
 
 @partners_app.command("add")
@@ -97,25 +116,17 @@ def partners_add(
     err.print(f"partner {partner.name} ({partner.id}) added: use cases {', '.join(partner.use_cases)}; "
               f"{partner.quota} generations per {partner.quota_period_days} days, {partner.rate_per_minute}/min",
               markup=False)
-    err.print(f"API key {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
-              markup=False)
-    _print_secret(issued.plaintext)
+    _print_secret(issued, what="API key")
 
 
 @partners_app.command("list")
 def partners_list(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False) -> None:
     """The partners, their limits and their keys (prefixes only)."""
-    partners = _service().list()
-    if as_json:
-        out.print_json(json.dumps([p.model_dump(mode="json") for p in partners]))
-        return
-    table = Table("name", "id", "status", "use cases", "quota", "rate/min", "keys (active)")
-    for p in partners:
-        live = [k.prefix for k in p.keys if k.revoked_at is None]
-        table.add_row(p.name, p.id, p.status if p.active else f"suspended: {p.suspended_reason}",
-                      ", ".join(p.use_cases), f"{p.quota}/{p.quota_period_days}d", str(p.rate_per_minute),
-                      ", ".join(live) or "-")
-    out.print(table)
+    _listing(_service().list(), as_json=as_json,
+             columns=("name", "id", "status", "use cases", "quota", "rate/min", "keys (active)"),
+             row=lambda p: (p.name, p.id, p.status if p.active else f"suspended: {p.suspended_reason}",
+                            ", ".join(p.use_cases), f"{p.quota}/{p.quota_period_days}d", str(p.rate_per_minute),
+                            ", ".join(k.prefix for k in p.keys if k.revoked_at is None) or "-"))
 
 
 @partners_app.command("suspend")
@@ -159,9 +170,7 @@ def partners_rotate_key(
     record(AuditKind.PARTNER_KEY_ROTATED, partner=issued.partner_id, key_id=issued.key_id,
            revoked_key_ids=list(issued.revoked_key_ids), grace_hours=grace_hours)
     when = f"in {grace_hours:g} h" if grace_hours else "now"
-    err.print(f"new API key {issued.prefix}… ({issued.key_id}) printed on stdout; "
-              f"{len(issued.revoked_key_ids)} old key(s) revoked {when}", markup=False)
-    _print_secret(issued.plaintext)
+    _print_secret(issued, what="new API key", note=f"{len(issued.revoked_key_ids)} old key(s) revoked {when}")
 
 
 @partners_app.command("revoke-key")
@@ -202,23 +211,16 @@ def admin_add(
     issued = service.add_admin(name, valid_for=valid_for)
     record(AuditKind.ADMIN_ACTION, action="admin.added", admin_id=issued.key_id,
            expires_in_s=int(valid_for.total_seconds()))
-    err.print(f"admin token {issued.prefix}… ({issued.key_id}) printed on stdout; it is shown only this once",
-              markup=False)
-    _print_secret(issued.plaintext)
+    _print_secret(issued, what="admin token")
 
 
 @admins_app.command("list")
 def admin_list(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False) -> None:
     """The admin tokens (prefixes only)."""
-    admins = _service().list_admins()
-    if as_json:
-        out.print_json(json.dumps([a.model_dump(mode="json") for a in admins]))
-        return
-    table = Table("name", "id", "prefix", "created", "expires", "revoked")
-    for a in admins:
-        table.add_row(a.name, a.id, a.prefix, f"{a.created_at:%Y-%m-%d %H:%M}", f"{a.expires_at:%Y-%m-%d %H:%M}",
-                      "-" if a.revoked_at is None else f"{a.revoked_at:%Y-%m-%d %H:%M}")
-    out.print(table)
+    _listing(_service().list_admins(), as_json=as_json,
+             columns=("name", "id", "prefix", "created", "expires", "revoked"),
+             row=lambda a: (a.name, a.id, a.prefix, f"{a.created_at:%Y-%m-%d %H:%M}", f"{a.expires_at:%Y-%m-%d %H:%M}",
+                            "-" if a.revoked_at is None else f"{a.revoked_at:%Y-%m-%d %H:%M}"))
 
 
 @admins_app.command("revoke")
