@@ -285,10 +285,7 @@ class PartnerService:
                 raise UnknownKeyError("unknown API key (send Authorization: Bearer <your API key>)")
             if partner.status != "active":
                 raise PartnerSuspendedError(f"partner {partner.name} is suspended: {partner.suspended_reason}")
-            if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_EVERY:
-                row.last_used_at = now
-                session.add(row)
-                self._commit_quietly(session)
+            self._touch(session, row, now=now)
             return AuthenticatedPartner(partner=self._public(session, partner, with_keys=False), key_id=row.id,
                                         key_prefix=row.prefix, scopes=frozenset(row.scopes))
 
@@ -342,10 +339,7 @@ class PartnerService:
             if row is None or not ok:
                 raise UnknownKeyError("unknown admin token")
             _admin_usable(row, now=now)
-            if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_EVERY:
-                row.last_used_at = now
-                session.add(row)
-                self._commit_quietly(session)
+            self._touch(session, row, now=now)
             return _admin_public(row)
 
     # admin page sessions
@@ -411,6 +405,13 @@ class PartnerService:
 
     def _session(self) -> AbstractContextManager[Session]:
         return store_session(self._engine, error=PartnerStoreError, what="the partners database")
+
+    def _touch(self, session: Session, row: ApiKey | AdminToken, *, now: datetime) -> None:
+        """Note that the credential was used, at most once per :data:`_LAST_USED_EVERY` (not a write a request)."""
+        if row.last_used_at is None or now - row.last_used_at >= _LAST_USED_EVERY:
+            row.last_used_at = now
+            session.add(row)
+            self._commit_quietly(session)
 
     def _commit_quietly(self, session: Session) -> None:
         """Commit a last-used time; losing one to a concurrent writer does not fail the request."""

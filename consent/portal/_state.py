@@ -156,9 +156,9 @@ class PortalState:
             session.commit()
         return Draft(row, _secret_key(secret)), f"{row.id}.{secret}"
 
-    def _opened(self, cookie: str | None, table: type[_Row]) -> tuple[_Row, str] | None:
-        """The row of ``table`` the cookie names and the cookie's secret, if the secret is the row's (not yet
-        checked: expiry)."""
+    def _opened(self, cookie: str | None, table: type[_Row], *, end: Callable[[str], None]) -> tuple[_Row, str] | None:
+        """The live row of ``table`` the cookie names, and the cookie's secret; None for no cookie, an unknown
+        row or a wrong secret, and for an expired row, which ``end`` deletes."""
         parts = _split(cookie, _COOKIE_PREFIX[table])
         if parts is None:
             return None
@@ -167,17 +167,17 @@ class PortalState:
             row = session.get(table, row_id)
         if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
             return None
+        if row.expires_at <= self._clock():
+            end(row.id)
+            return None
         return row, secret
 
     def draft(self, cookie: str | None) -> Draft | None:
         """The live draft the cookie opens, or None (no cookie, unknown, wrong secret, expired)."""
-        found = self._opened(cookie, PortalDraft)
+        found = self._opened(cookie, PortalDraft, end=self.delete_draft)
         if found is None:
             return None
         row, secret = found
-        if row.expires_at <= self._clock():
-            self.delete_draft(row.id)
-            return None
         return Draft(row, _secret_key(secret))
 
     def save_draft(self, draft: Draft, **changes: Any) -> None:
@@ -191,6 +191,15 @@ class PortalState:
             session.add(row)
             session.commit()
             draft.row = row
+
+    def forget(self, cookie: str | None) -> None:
+        """Delete the draft or the management session the cookie opens; a cookie that opens none changes nothing."""
+        draft = self._opened(cookie, PortalDraft, end=self.delete_draft)
+        if draft is not None:
+            self.delete_draft(draft[0].id)
+        session = self._opened(cookie, PortalSession, end=self.end_session)
+        if session is not None:
+            self.end_session(session[0].id)
 
     def delete_draft(self, draft_id: str) -> None:
         with self._session() as session:
@@ -216,13 +225,10 @@ class PortalState:
 
     def signed_in(self, cookie: str | None) -> tuple[str, str, str] | None:
         """(session id, consent id, management token) for a live session cookie, or None."""
-        found = self._opened(cookie, PortalSession)
+        found = self._opened(cookie, PortalSession, end=self.end_session)
         if found is None:
             return None
         row, secret = found
-        if row.expires_at <= self._clock():
-            self.end_session(row.id)
-            return None
         try:
             token = open_sealed(_secret_key(secret), blob=bytes(row.sealed_token),
                                 aad=_session_aad(row.id, row.consent_id)).decode()

@@ -124,12 +124,24 @@ def portal_router(
             raise Answer(refused_csrf(request))
         return form
 
-    def current_draft(request: Request) -> Draft:
-        """This browser's registration; else :class:`Answer` with the start page saying it is gone."""
+    def current_draft(request: Request, *, step: str = "/photos") -> Draft:
+        """This browser's registration, with every step before ``step`` done; else :class:`Answer` with the start
+        page saying it is gone, or a redirect to the first step not done."""
         draft = draft_of(request)
         if draft is None:
             raise Answer(gone(request))
+        for earlier in _steps(draft.row):
+            if earlier["path"] == step:
+                return draft
+            if not earlier["done"]:
+                raise Answer(redirect(earlier["path"]))
         return draft
+
+    def forgotten(request: Request, cookie: str, *, then: Response) -> Response:
+        """``then``, once the draft or session this browser's ``cookie`` opens is deleted and the cookie cleared."""
+        state.forget(request.cookies.get(cookie))
+        pages.clear_cookie(then, cookie)
+        return then
 
     def redirect(path: str) -> Response:
         return RedirectResponse(PREFIX + path, status_code=303)
@@ -173,13 +185,9 @@ def portal_router(
     @router.post("/cancel")
     async def cancel(request: Request) -> Response:
         await checked_form(request)  # sized and CSRF-checked, though it carries nothing else
-        draft = draft_of(request)
-        if draft is not None:
-            state.delete_draft(draft.id)
-        response = pages.render(request, "message.html", title="Registration cancelled", notice=(
+        cancelled = pages.render(request, "message.html", title="Registration cancelled", notice=(
             "Your registration is cancelled and everything you gave us for it has been deleted."))
-        pages.clear_cookie(response, DRAFT_COOKIE)
-        return response
+        return forgotten(request, DRAFT_COOKIE, then=cancelled)
 
     @router.get("/photos")
     def photos_page(request: Request) -> Response:
@@ -217,19 +225,15 @@ def portal_router(
 
     @router.get("/scope")
     def scope_page(request: Request) -> Response:
-        draft = current_draft(request)
-        if not draft.row.reference_count:
-            return redirect("/photos")
+        draft = current_draft(request, step="/scope")
         return pages.render(request, "scope.html", choice=_scope_form.ScopeChoice.from_json(
             (draft.row.scope or {}).get("choice")), purposes=_scope_form.PURPOSES,
             durations=_scope_form.DURATIONS, **step_context(draft))
 
     @router.post("/scope")
     async def scope_submit(request: Request) -> Response:
-        draft = current_draft(request)
+        draft = current_draft(request, step="/scope")
         form = await checked_form(request)
-        if not draft.row.reference_count:
-            return redirect("/photos")
         choice = _scope_form.parse(form.fields)
         scope: ConsentScope | None = None
         if not choice.errors:
@@ -257,27 +261,22 @@ def portal_router(
 
     @router.get("/statement")
     def statement_page(request: Request) -> Response:
-        draft = current_draft(request)
-        if draft.challenge() is None:
-            return redirect("/scope" if draft.row.reference_count else "/photos")
+        draft = current_draft(request, step="/statement")
         return pages.render(request, "statement.html", **statement_context(draft))
 
     @router.post("/statement/new")
     async def new_passcode(request: Request) -> Response:
-        draft = current_draft(request)
+        draft = current_draft(request, step="/statement")
         await checked_form(request)
-        if not draft.row.scope_summary:
-            return redirect("/scope")
-        challenge = issue_challenge(draft.row.scope_summary, now=now())
+        challenge = issue_challenge(str(draft.row.scope_summary), now=now())
         state.save_draft(draft, challenge=challenge_json(challenge), statement=None)
         return redirect("/statement")
 
     @router.post("/statement")
     async def statement_upload(request: Request) -> Response:
-        draft = current_draft(request)
+        draft = current_draft(request, step="/statement")
         challenge = draft.challenge()
-        if challenge is None:
-            return redirect("/scope")
+        assert challenge is not None  # made with the scope
 
         def again(status: int, **extra: Any) -> Response:
             return pages.render(request, "statement.html", status=status, **statement_context(draft), **extra)
@@ -332,31 +331,31 @@ def portal_router(
 
     @router.get("/review")
     def review_page(request: Request) -> Response:
-        draft = current_draft(request)
-        if not draft.row.statement:
-            return redirect("/statement")
+        draft = current_draft(request, step="/review")
+        statement = draft.row.statement
+        assert statement is not None  # the step before is done
         return pages.render(request, "review.html", scope=_scope_of(draft), described=_scope_form.describe(
-            _scope_of(draft)), checks=draft.row.statement["checks"], **step_context(draft))
+            _scope_of(draft)), checks=statement["checks"], **step_context(draft))
 
     @router.post("/finish")
     async def finish(request: Request) -> Response:
-        draft = current_draft(request)
+        draft = current_draft(request, step="/review")
+        statement = draft.row.statement
+        assert statement is not None  # the step before is done
         form = await checked_form(request)
-        if not draft.row.statement:
-            return redirect("/statement")
         scope = _scope_of(draft)
         if form.get("agree") != "yes":
             return pages.render(request, "review.html", status=422, scope=scope,
-                                described=_scope_form.describe(scope), checks=draft.row.statement["checks"],
+                                described=_scope_form.describe(scope), checks=statement["checks"],
                                 error="Tick the box to confirm that you give this consent, or cancel.",
                                 **step_context(draft))
-        evidence = [EvidenceCreate(**draft.row.statement["evidence"])]
+        evidence = [EvidenceCreate(**statement["evidence"])]
         for photo in draft.row.reference_evidence or []:
             evidence.append(EvidenceCreate(kind="reference_photo", media_sha256=photo["sha256"],
                                            scores={"face_px": float(photo["face_px"])},
                                            model_versions={"identity": photo["model_version"]}))
         if scope.valid_until is not None and scope.valid_until <= now():
-            return pages.render(request, "review.html", status=422, scope=scope, checks=draft.row.statement["checks"],
+            return pages.render(request, "review.html", status=422, scope=scope, checks=statement["checks"],
                                 described=_scope_form.describe(scope), error="The end date of your consent has passed: "
                                 "choose how long it lasts again.", **step_context(draft))
         try:
@@ -365,14 +364,14 @@ def portal_router(
                 reason="consent given by the subject through the consent portal")
         except ConsentError as exc:
             return pages.render(request, "review.html", status=exc.http_status, scope=scope,
-                                described=_scope_form.describe(scope), checks=draft.row.statement["checks"],
+                                described=_scope_form.describe(scope), checks=statement["checks"],
                                 error=f"Your consent could not be recorded: {exc}. Nothing was stored; try again.",
                                 **step_context(draft))
         state.delete_draft(draft.id)
         emit(AuditKind.CONSENT_GRANTED, {"consent_id": consent.id, "revision": consent.revision,
                                          "head_hash": consent.head_hash,
-                                         "statement_sha256": draft.row.statement["evidence"]["media_sha256"],
-                                         "challenge_sha256": draft.row.statement["evidence"]["challenge_sha256"],
+                                         "statement_sha256": statement["evidence"]["media_sha256"],
+                                         "challenge_sha256": statement["evidence"]["challenge_sha256"],
                                          "evidence_hashes": [e.content_hash for e in consent.evidence]})
         response = pages.render(request, "receipt.html", consent=consent, token=token,
                                 described=_scope_form.describe(consent.scope))
@@ -433,12 +432,7 @@ def portal_router(
     @router.post("/manage/sign-out")
     async def sign_out(request: Request) -> Response:
         await checked_form(request)  # sized and CSRF-checked, though it carries nothing else
-        session = signed_in(request)
-        if session is not None:
-            state.end_session(session[0])
-        response = redirect("/manage")
-        pages.clear_cookie(response, SESSION_COOKIE)
-        return response
+        return forgotten(request, SESSION_COOKIE, then=redirect("/manage"))
 
     @router.post("/manage/revoke")
     async def revoke(request: Request) -> Response:

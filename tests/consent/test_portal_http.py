@@ -318,6 +318,23 @@ def test_bad_photos_are_refused_with_the_reason_and_nothing_is_kept(portal, medi
     assert client.get("/consent/scope").headers["location"] == "/consent/photos"  # no step was passed
 
 
+def test_a_step_is_reached_only_after_the_steps_before_it(portal, media):
+    client = portal.client
+    client.start()
+    for page in ("/consent/scope", "/consent/statement", "/consent/review"):
+        assert client.get(page).headers["location"] == "/consent/photos", page
+    assert client.get("/consent/photos").status_code == 200  # a page with the form's CSRF value
+    assert client.post("/consent/finish", data={"agree": "yes"}).headers["location"] == "/consent/photos"
+    assert client.photos(media.photo, media.mirrored).headers["location"] == "/consent/scope"
+    assert client.get("/consent/scope").status_code == 200
+    assert client.post("/consent/statement/new").headers["location"] == "/consent/scope"
+    assert client.get("/consent/review").headers["location"] == "/consent/scope"
+    assert client.scope().headers["location"] == "/consent/statement"
+    assert client.get("/consent/statement").status_code == 200
+    assert client.get("/consent/review").headers["location"] == "/consent/statement"
+    assert stored(portal.engine)["consents"] == 0  # a draft is not a consent
+
+
 def test_oversize_uploads_are_refused_before_they_are_read(portal, media):
     client = portal.client
     client.start()
