@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from faces import MOUTH_CORNERS, eye_centres
+from faces import MOUTH_CORNERS, eye_centres, similarity_fit
 
 
 @dataclass(frozen=True)
@@ -76,18 +76,10 @@ def anchors(points: np.ndarray) -> np.ndarray:
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 2×3 similarity (Umeyama, no reflection) mapping ``src`` points onto ``dst``."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rot = u @ sign @ vt
-    scale = float(np.trace(np.diag(sig) @ sign) / max((s**2).sum() / len(src), 1e-12))
+    scale, rotation, shift = similarity_fit(src, target=dst)
     matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rot
-    matrix[:, 2] = mu_d - scale * rot @ mu_s
+    matrix[:, :2] = scale * rotation
+    matrix[:, 2] = shift
     return matrix
 
 

@@ -26,6 +26,7 @@ mouth opening, eye openness, head pose and interocular distance. "Left" and "rig
 subject's own: on a frontal portrait the subject's left eye is on the image's right.
 """
 
+from faces._align import similarity_fit
 from faces._dlib import DLIB_CALIBRATION, DlibBackend
 from faces._insightface import InsightFaceBackend
 from faces.errors import (
@@ -87,4 +88,5 @@ __all__ = [
     "mouth_opening",
     "normalised",
     "require_calibration",
+    "similarity_fit",
 ]

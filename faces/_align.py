@@ -50,28 +50,36 @@ def template_for(size: int) -> np.ndarray:
     return template
 
 
-def similarity_transform(source: np.ndarray, *, target: np.ndarray) -> np.ndarray:
-    """The 2×3 least-squares similarity (rotation, uniform scale, shift) taking ``source`` onto ``target``.
+def similarity_fit(source: np.ndarray, *, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(scale, rotation, shift) of the least-squares similarity with ``target ≈ scale · rotation @ source + shift``.
 
-    Umeyama's closed form, as ``skimage.transform.SimilarityTransform`` estimates it.
+    Umeyama's closed form without reflection, for points in rows of any dimension (2-D keypoints,
+    3-D landmarks); coinciding source points give scale 0 rather than a division by zero.
     """
     src = np.asarray(source, dtype=np.float64)
     dst = np.asarray(target, dtype=np.float64)
     src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
     src_c, dst_c = src - src_mean, dst - dst_mean
-    covariance = dst_c.T @ src_c / len(src)
-    u, singular, vt = np.linalg.svd(covariance)
-    sign = np.eye(2)
-    if np.linalg.det(covariance) < 0:
-        sign[1, 1] = -1.0
-    rotation = u @ sign @ vt
-    variance = (src_c**2).sum() / len(src)
-    if variance < 1e-12:
+    u, singular, vt = np.linalg.svd(dst_c.T @ src_c / len(src))
+    sign = np.ones(src.shape[1])
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0
+    rotation = u @ np.diag(sign) @ vt
+    variance = float((src_c**2).sum() / len(src))
+    scale = float((singular * sign).sum() / max(variance, 1e-12))
+    return scale, rotation, dst_mean - scale * rotation @ src_mean
+
+
+def similarity_transform(source: np.ndarray, *, target: np.ndarray) -> np.ndarray:
+    """The 2×3 least-squares similarity (rotation, uniform scale, shift) taking ``source`` onto ``target``
+    (:func:`similarity_fit`, as ``skimage.transform.SimilarityTransform`` estimates it)."""
+    src = np.asarray(source, dtype=np.float64)
+    if ((src - src.mean(axis=0)) ** 2).sum() / len(src) < 1e-12:
         raise ValueError("the keypoints coincide: no alignment is possible")
-    scale = float((singular * np.diag(sign)).sum() / variance)
+    scale, rotation, shift = similarity_fit(src, target=target)
     matrix = np.empty((2, 3))
     matrix[:, :2] = scale * rotation
-    matrix[:, 2] = dst_mean - scale * rotation @ src_mean
+    matrix[:, 2] = shift
     return matrix
 
 

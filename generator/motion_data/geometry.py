@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faces import head_pose
+from faces import head_pose, similarity_fit
 from faces import mesh as fm
 from faces.landmarks import FaceLandmarks
 from generator.errors import GeneratorError
@@ -31,21 +31,6 @@ from generator.render import frame_landmarks, rotation
 from generator.rig import build_rig
 
 # --- landmarks → canonical motion ----------------------------------------------------------------
-
-
-def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Similarity (s, R, t) with dst ≈ s · R @ src + t (least squares; 3D points in rows)."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    a, b = src - mu_s, dst - mu_d
-    cov = b.T @ a / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[-1] = -1.0
-    rot = u @ np.diag(d) @ vt
-    var = float((a**2).sum() / len(src))
-    s = float((sig * d).sum() / max(var, 1e-12))
-    return s, rot, mu_d - s * rot @ mu_s
 
 
 def _frontal_axes(points: np.ndarray) -> np.ndarray:
@@ -143,7 +128,7 @@ def canonical_motion(points: np.ndarray, *, fps: float, response: np.ndarray | N
     # Similarity-align every frame to a reference shape on the rigid points; refine the reference twice.
     reference = np.median(pts, axis=0)
     for _ in range(3):
-        fits = [_umeyama(p[rigid], reference[rigid]) for p in pts]
+        fits = [similarity_fit(p[rigid], target=reference[rigid]) for p in pts]
         aligned = np.stack([s * p @ r.T + t for p, (s, r, t) in zip(pts, fits, strict=True)])
         reference = np.median(aligned, axis=0)
     axes = _frontal_axes(reference)

@@ -91,7 +91,7 @@ def test_public_surface():
         "MediapipeBackend", "MultipleFacesError", "NoFaceError", "default_backend", "eye_openness", "find_face",
         "head_pose", "interocular", "mouth_opening",
         # used by other packages (alignment, statement checks, the gate)
-        "MOUTH_CORNERS", "eye_centres", "normalised", "require_calibration",
+        "MOUTH_CORNERS", "eye_centres", "normalised", "require_calibration", "similarity_fit",
         # identity (tests/faces/test_identity*.py)
         "Calibration", "Comparison", "DLIB_CALIBRATION", "DlibBackend", "Embedding", "IdentityBackend",
         "IdentityModelError", "InsightFaceBackend", "MatchResult", "compare_faces", "embed_face",
@@ -102,3 +102,18 @@ def test_public_surface():
     for error in (faces.FaceError, faces.NoFaceError, faces.MultipleFacesError, faces.FaceTooSmallError):
         assert error.http_status == 422 and error.exit_code == 2
     assert faces.FaceBackendError.http_status == 500 and issubclass(faces.FaceBackendError, faces.FaceError)
+
+
+def test_similarity_fit_recovers_a_known_similarity_in_2d_and_3d():
+    rng = np.random.default_rng(3)
+    for dims in (2, 3):
+        source = rng.normal(size=(12, dims))
+        q, _ = np.linalg.qr(rng.normal(size=(dims, dims)))
+        rotation = q if np.linalg.det(q) > 0 else -q if dims % 2 else q @ np.diag([1.0] * (dims - 1) + [-1.0])
+        shift = rng.normal(size=dims)
+        target = 1.7 * source @ rotation.T + shift
+        scale, fitted, fitted_shift = faces.similarity_fit(source, target=target)
+        assert scale == pytest.approx(1.7) and np.allclose(fitted, rotation) and np.allclose(fitted_shift, shift)
+    mirrored = source * np.array([1.0, 1.0, -1.0])  # a reflection is not a similarity: the best proper fit
+    _, proper, _ = faces.similarity_fit(source, target=mirrored)
+    assert np.linalg.det(proper) == pytest.approx(1.0)
