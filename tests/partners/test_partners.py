@@ -19,8 +19,8 @@ from sqlmodel import SQLModel
 
 import partners.models  # noqa: F401  (the tables compared with the migration)
 import partners.service as partners_module
-from gateway.db import alembic_config, make_engine, upgrade
 from generations.gate import partner_facts
+from likeness.db import alembic_config, make_engine, upgrade
 from partners import (
     SCOPES,
     AuthenticationError,
@@ -255,19 +255,19 @@ def test_no_key_reaches_the_logs(service, caplog):
         assert secret.rsplit("_", 1)[1] not in logged
 
 
-def test_the_migration_matches_the_models_and_goes_down_and_up(tmp_path):
+def test_the_migration_matches_the_models_and_goes_down_and_up(tmp_path, migrations):
     from alembic import command
 
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
-    upgrade(engine)
+    upgrade(engine, script_location=migrations)
     with engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     mine = [d for d in diffs if any(t in repr(d) for t in MY_TABLES)]
     assert mine == []
     assert MY_TABLES <= set(inspect(engine).get_table_names())
-    command.downgrade(alembic_config(engine), "0003")
+    command.downgrade(alembic_config(engine, script_location=migrations), "0003")
     assert not MY_TABLES & set(inspect(engine).get_table_names())
-    upgrade(engine)
+    upgrade(engine, script_location=migrations)
     service = PartnerService(engine)
     _, issued = service.add("acme", use_cases=["education"])
     assert service.authenticate(issued.plaintext).partner.name == "acme"
