@@ -26,6 +26,11 @@ used. Audio: AAC at the audio's own sample rate when AAC supports it (else 48 kH
 stereo (more channels are mixed to mono), interleaved with the video as it is written, and
 cut or padded with silence to the video's duration (frames / fps) when the writer closes.
 The ``moov`` index precedes ``mdat`` (``movflags=+faststart``) so players can start at once.
+
+``fragmented=True`` writes a fragmented MP4 instead (``frag_keyframe+empty_moov+default_base_moof``:
+``ftyp moov moof mdat … mfra``): an empty ``moov`` (the init segment) then one fragment per
+keyframe, the shape Media Source Extensions append. The live release path writes each short
+segment this way, so every segment is a self-contained file that plays, signs and reads alone.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ class Mp4Writer:
         crf: int = 20,
         preset: str = "veryfast",
         audio: Audio | None = None,
+        fragmented: bool = False,
     ) -> None:
         _check_settings(width=width, height=height, fps=fps, crf=crf, preset=preset)
         self.path = Path(path)
@@ -86,10 +92,9 @@ class Mp4Writer:
         self._closed = False
         self._audio = _prepare_audio(audio) if audio is not None else None
         self._audio_written = 0
+        movflags = "+frag_keyframe+empty_moov+default_base_moof" if fragmented else "+faststart"
         try:
-            self._container = av.open(
-                str(self.path), mode="w", format="mp4", options={"movflags": "+faststart"}
-            )
+            self._container = av.open(str(self.path), mode="w", format="mp4", options={"movflags": movflags})
         except (av.error.FFmpegError, OSError) as exc:
             raise MediaError(f"cannot create {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
         try:

@@ -14,6 +14,12 @@ What c2pa-rs 0.91.3 makes of it (measured; ``verify_after_sign`` checks it at si
   validated by c2pa-rs: without a ``c2pa.soft-binding`` assertion signing fails with
   ``assertion.action.softBindingMissing``. ``relatedAssertions`` would need the soft binding's
   hashed URI, which the definition cannot know before signing, so it is left out.
+- A live segment (:class:`provenance.c2pa.SegmentLink`) adds C2PA 2.x §19.3's
+  ``c2pa.livevideo.segment`` (``sequenceNumber``, ``streamId``, ``continuityMethod =
+  c2pa.manifestId``, ``previousManifestId``) and our ``com.likeness.live.segment`` (the previous
+  segment's SHA-256 and the segment's place in the session's timeline). c2pa-rs 0.91.3 stores the
+  first as an ordinary assertion and validates neither: the chain is checked by
+  :func:`provenance.live.verify_segments` (see ``docs/live.md``).
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from provenance.c2pa import GenerationClaim
+    from provenance.c2pa import GenerationClaim, SegmentLink
 
 GENERATION_LABEL = "com.likeness.generation"
 SOFT_BINDING_LABEL = "c2pa.soft-binding"
 WATERMARK_ACTION = "c2pa.watermarked.bound"
 CREATED_ACTION = "c2pa.created"
+LIVE_SEGMENT_LABEL = "c2pa.livevideo.segment"
+LIVE_LINK_LABEL = "com.likeness.live.segment"
+CONTINUITY_MANIFEST_ID = "c2pa.manifestId"
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 INGREDIENT_HASH_KEY = "com.likeness.sha256"
 
@@ -57,7 +66,9 @@ def watermark_id_from_value(value: str) -> int | None:
     return int.from_bytes(raw, "big") if len(raw) == 8 else None
 
 
-def manifest_definition(claim: GenerationClaim, *, duration_ms: int | None) -> dict[str, Any]:
+def manifest_definition(
+    claim: GenerationClaim, *, duration_ms: int | None, segment: SegmentLink | None = None
+) -> dict[str, Any]:
     agent = {"name": claim.generator_name, "version": claim.generator_version}
     labels = _ingredient_labels([ref.role for ref in claim.inputs])
     ingredients = [
@@ -85,24 +96,49 @@ def manifest_definition(claim: GenerationClaim, *, duration_ms: int | None) -> d
         "description": "An invisible watermark carrying the generation id is embedded in every frame.",
     }
     scope: dict[str, Any] = {"timespan": {"start": 0, "end": duration_ms}} if duration_ms else {}
+    assertions: list[dict[str, Any]] = [
+        {"label": "c2pa.actions", "data": {"actions": [created, watermarked]}},
+        {
+            "label": SOFT_BINDING_LABEL,
+            "data": {
+                "alg": claim.watermark_alg,
+                "name": "per-frame invisible watermark (64-bit generation id)",
+                "blocks": [{"scope": scope, "value": watermark_value(claim.watermark_id)}],
+            },
+        },
+        {"label": GENERATION_LABEL, "data": generation_assertion(claim)},
+    ]
+    title = claim.title
+    if segment is not None:
+        assertions += segment_assertions(segment)
+        title = f"{claim.title} (live segment {segment.sequence_number})"
     return {
         "claim_generator_info": [agent],
-        "title": claim.title,
+        "title": title,
         "format": "video/mp4",
         "ingredients": ingredients,
-        "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [created, watermarked]}},
-            {
-                "label": SOFT_BINDING_LABEL,
-                "data": {
-                    "alg": claim.watermark_alg,
-                    "name": "per-frame invisible watermark (64-bit generation id)",
-                    "blocks": [{"scope": scope, "value": watermark_value(claim.watermark_id)}],
-                },
-            },
-            {"label": GENERATION_LABEL, "data": generation_assertion(claim)},
-        ],
+        "assertions": assertions,
     }
+
+
+def segment_assertions(segment: SegmentLink) -> list[dict[str, Any]]:
+    """§19.3's ``c2pa.livevideo.segment`` (spec field names) and our link with the hash and timeline."""
+    live: dict[str, Any] = {
+        "sequenceNumber": segment.sequence_number,
+        "streamId": segment.stream_id,
+        "continuityMethod": CONTINUITY_MANIFEST_ID,
+    }
+    if segment.previous_manifest_id is not None:
+        live["previousManifestId"] = segment.previous_manifest_id
+    link: dict[str, Any] = {
+        "stream_id": segment.stream_id,
+        "sequence_number": segment.sequence_number,
+        "previous_segment_sha256": segment.previous_sha256,
+        "first_frame": segment.first_frame,
+        "frames": segment.frames,
+        "fps": segment.fps,
+    }
+    return [{"label": LIVE_SEGMENT_LABEL, "data": live}, {"label": LIVE_LINK_LABEL, "data": link}]
 
 
 def generation_assertion(claim: GenerationClaim) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from provenance._c2pa_manifest import (
     CREATED_ACTION,
     GENERATION_LABEL,
     INGREDIENT_HASH_KEY,
+    LIVE_LINK_LABEL,
+    LIVE_SEGMENT_LABEL,
     SOFT_BINDING_LABEL,
     watermark_id_from_value,
 )
@@ -67,6 +69,29 @@ def manifest_fields(manifest: dict[str, Any]) -> dict[str, Any]:
         "ingredients": [_ingredient(i) for i in manifest.get("ingredients") or [] if isinstance(i, dict)],
         "actions": actions,
         "has_soft_binding": bool(binding),
+        "live_segment": _live_segment(assertions),
+    }
+
+
+def _live_segment(assertions: dict[str, Any]) -> dict[str, Any] | None:
+    """A live segment's place in its stream: §19.3's assertion and our link, or None for a whole file."""
+    live, link = _dict(assertions.get(LIVE_SEGMENT_LABEL)), _dict(assertions.get(LIVE_LINK_LABEL))
+    if not live and not link:
+        return None
+    sequence = live.get("sequenceNumber")
+    first_frame, frames = link.get("first_frame"), link.get("frames")
+    fps = link.get("fps")
+    return {
+        "sequence_number": sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None,
+        "stream_id": _str(live.get("streamId")),
+        "continuity_method": _str(live.get("continuityMethod")),
+        "previous_manifest_id": _str(live.get("previousManifestId")),
+        "link_sequence_number": link.get("sequence_number") if isinstance(link.get("sequence_number"), int) else None,
+        "link_stream_id": _str(link.get("stream_id")),
+        "previous_segment_sha256": _str(link.get("previous_segment_sha256")),
+        "first_frame": first_frame if isinstance(first_frame, int) else None,
+        "frames": frames if isinstance(frames, int) else None,
+        "fps": float(fps) if isinstance(fps, int | float) and not isinstance(fps, bool) else None,
     }
 
 

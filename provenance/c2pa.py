@@ -73,6 +73,23 @@ class GenerationClaim:
 
 
 @dataclass(frozen=True)
+class SegmentLink:
+    """Where one live segment sits in its stream (C2PA 2.x §19.3, plus the previous segment's hash).
+
+    ``sequence_number`` counts from 1; the first segment has no previous manifest or hash.
+    ``first_frame`` and ``frames`` place the segment in the session's timeline at ``fps``.
+    """
+
+    stream_id: str
+    sequence_number: int
+    previous_manifest_id: str | None
+    previous_sha256: str | None
+    first_frame: int
+    frames: int
+    fps: float
+
+
+@dataclass(frozen=True)
 class SignedManifest:
     """The result of :func:`sign_mp4`."""
 
@@ -119,6 +136,7 @@ class C2paReport:
     consent_ref_sha256: str | None = None
     consent_self_attested: bool | None = None
     has_soft_binding: bool = False
+    live_segment: dict[str, Any] | None = None
     ingredients: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     hidden_boxes: list[dict[str, Any]] = field(default_factory=list)
@@ -138,15 +156,20 @@ def _layout(path: Path, *, error: type[SigningError | VerificationError], verb: 
         raise error(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def sign_mp4(src: Path, *, dest: Path, claim: GenerationClaim, signer: ClaimSigner) -> SignedManifest:
+def sign_mp4(
+    src: Path, *, dest: Path, claim: GenerationClaim, signer: ClaimSigner, segment: SegmentLink | None = None
+) -> SignedManifest:
     """Embed a signed manifest for ``claim`` into a copy of ``src`` written at ``dest``.
 
+    ``segment`` marks ``src`` as one segment of a live stream (see :class:`SegmentLink`).
     ``dest`` appears only on success (written beside it, then renamed); an existing ``dest`` is
     refused. Every failure raises :class:`SigningError` with the library's message.
     """
     started = time.perf_counter()
     src, dest = Path(src), Path(dest)
     _check_claim(claim)
+    if segment is not None:
+        _check_segment(segment)
     layout = _layout(src, error=SigningError, verb="sign")
     if dest.exists():
         raise SigningError(f"refusing to overwrite {dest}")
@@ -156,7 +179,7 @@ def sign_mp4(src: Path, *, dest: Path, claim: GenerationClaim, signer: ClaimSign
     try:
         c2pa_signer = signer.to_c2pa_signer(on_error=failures.append)
         context = c2pa.Context.from_dict(definition.BUILDER_SETTINGS)
-        manifest = definition.manifest_definition(claim, duration_ms=layout.duration_ms)
+        manifest = definition.manifest_definition(claim, duration_ms=layout.duration_ms, segment=segment)
         builder = c2pa.Builder(manifest, context=context)
         builder.set_intent(
             c2pa.C2paBuilderIntent.CREATE, c2pa.C2paDigitalSourceType.TRAINED_ALGORITHMIC_MEDIA
@@ -287,6 +310,23 @@ def _check_claim(claim: GenerationClaim) -> None:
         problems.append("generator name and version are required")
     if problems:
         raise SigningError("invalid generation claim: " + "; ".join(problems))
+
+
+def _check_segment(segment: SegmentLink) -> None:
+    problems: list[str] = []
+    if not segment.stream_id:
+        problems.append("stream_id is empty")
+    if segment.sequence_number < 1:
+        problems.append("sequence numbers start at 1")
+    first = segment.sequence_number == 1
+    if first != (segment.previous_manifest_id is None) or first != (segment.previous_sha256 is None):
+        problems.append("exactly the first segment has no previous manifest id and hash")
+    if segment.previous_sha256 is not None and not _SHA256.match(segment.previous_sha256):
+        problems.append("previous_sha256 is not a lowercase hex SHA-256")
+    if segment.first_frame < 0 or segment.frames < 1 or not segment.fps > 0:
+        problems.append("a segment holds at least one frame at a positive frame rate")
+    if problems:
+        raise SigningError("invalid live segment link: " + "; ".join(problems))
 
 
 def _active_label(manifest_bytes: bytes) -> str:
