@@ -8,14 +8,16 @@
 >>> hex(reader.result().watermark_id)
 '0x123456789abcdef'
 
-Everything a generated video needs before it may leave goes through :func:`release`; nothing
-else in the code base writes video.
+Everything a generated video needs before it may leave goes through :func:`release` (a file) or
+:class:`LiveRelease` (a live session's signed segments, then its recording through
+:func:`release`); nothing else in the code base writes video.
 """
 
 from provenance.c2pa import (
     C2paReport,
     GenerationClaim,
     InputRef,
+    SegmentLink,
     SignedManifest,
     manifest_json_from_bytes,
     sign_mp4,
@@ -32,6 +34,16 @@ from provenance.errors import (
 )
 from provenance.identity import ProvenanceIdentity, init_identity, key_id, load_identity, load_watermark_key
 from provenance.ids import generation_id_for, new_watermark_id, watermark_id_for
+from provenance.live import (
+    LiveRecording,
+    LiveRelease,
+    LiveSegment,
+    LiveVerification,
+    SegmentRecord,
+    SegmentVerdict,
+    segment_chain,
+    verify_segments,
+)
 from provenance.pki import PkiPaths, describe_certificate, init_dev_pki, is_development_certificate, load_pki
 from provenance.release import ReleasedVideo, release
 from provenance.repository import ManifestRepository, RepositoryError
@@ -47,6 +59,10 @@ __all__ = [
     "GenerationClaim",
     "InputRef",
     "KeyMaterialError",
+    "LiveRecording",
+    "LiveRelease",
+    "LiveSegment",
+    "LiveVerification",
     "ManifestRepository",
     "PkiPaths",
     "ProvenanceError",
@@ -54,6 +70,9 @@ __all__ = [
     "ReleaseError",
     "ReleasedVideo",
     "RepositoryError",
+    "SegmentLink",
+    "SegmentRecord",
+    "SegmentVerdict",
     "SignedManifest",
     "SigningError",
     "VerificationError",
@@ -73,8 +92,10 @@ __all__ = [
     "manifest_json_from_bytes",
     "new_watermark_id",
     "release",
+    "segment_chain",
     "sign_mp4",
     "summarize_manifest_bytes",
     "verify_mp4",
+    "verify_segments",
     "watermark_id_for",
 ]

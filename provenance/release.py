@@ -6,7 +6,8 @@ manifest repository → atomically moved to its destination. Any failure raises
 :class:`~provenance.errors.ReleaseError` (or a subclass of ``ProvenanceError``) and leaves
 nothing at the destination and no repository row: provenance fails closed.
 
-No other module writes generated video: ``media._mp4writer`` is private to this module, and
+No other module writes generated video: ``media._mp4writer`` is private to this module and to
+:mod:`provenance.live` (the live half of the release path, whose recording ends here too), and
 ``tests/provenance/test_release.py`` checks the whole code base for other writers.
 
 >>> import numpy as np, tempfile; from pathlib import Path
@@ -43,7 +44,7 @@ import numpy as np
 
 from likeness.files import fsync_dir
 from media import Audio, MediaError, iter_frames
-from media._mp4writer import Mp4Writer  # private to this module: the one writer of generated video
+from media._mp4writer import Mp4Writer  # private to the release path (this module and provenance.live)
 from provenance.c2pa import GenerationClaim, sign_mp4, verify_mp4
 from provenance.errors import ProvenanceError, ReleaseError
 from provenance.identity import ProvenanceIdentity
@@ -189,7 +190,7 @@ def _mark_and_encode(
     first = next(iterator, None)
     if first is None:
         raise ReleaseError("nothing to release: the generator produced no frames")
-    shape = _check_frame(first, shape=None, index=0)
+    shape = check_frame(first, shape=None, index=0)
     mark_s = encode_s = 0.0
     count = 0
     with Mp4Writer(
@@ -197,7 +198,7 @@ def _mark_and_encode(
     ) as writer:
         frame: np.ndarray | None = first
         while frame is not None:
-            _check_frame(frame, shape=shape, index=count)
+            check_frame(frame, shape=shape, index=count)
             t0 = time.perf_counter()
             marked = codec.embed(frame, watermark_id)
             t1 = time.perf_counter()
@@ -213,7 +214,8 @@ def _mark_and_encode(
     return count
 
 
-def _check_frame(frame: np.ndarray, *, shape: tuple[int, ...] | None, index: int) -> tuple[int, ...]:
+def check_frame(frame: np.ndarray, *, shape: tuple[int, ...] | None, index: int) -> tuple[int, ...]:
+    """The frame's shape if it is an RGB uint8 frame of even size (and of ``shape`` when given)."""
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
         raise ReleaseError(f"frame {index} is not an RGB uint8 array of shape (H, W, 3)")
     if shape is not None and frame.shape != shape:
