@@ -99,7 +99,7 @@ def analyse(
     else:
         evidence = unavailable
     lookup = _lookup(watermark=watermark, c2pa_generation_id=c2pa.get("generation_id"), repository=repository)
-    watermark = _confirm(watermark, lookup=lookup)
+    watermark = _confirm(watermark, lookup=lookup, c2pa=c2pa)
     verdict, summary = decide(
         c2pa_state=c2pa["state"], c2pa_generation_id=c2pa.get("generation_id"), watermark=watermark,
         classifier=evidence,
@@ -238,11 +238,14 @@ def _no_key() -> WatermarkEvidence:
     )
 
 
-def _confirm(watermark: WatermarkEvidence, *, lookup: ManifestLookup) -> WatermarkEvidence:
-    """A payload that passed the code check counts only if a reachable repository knows its id.
+def _confirm(watermark: WatermarkEvidence, *, lookup: ManifestLookup, c2pa: dict[str, Any]) -> WatermarkEvidence:
+    """A payload that passed the code check counts only if a reachable repository knows its id,
+    or if the clip's own trusted manifest names the same generation.
 
     Every release is recorded before its file exists, so an id the repository does not know is a
-    false match (probability ``false_match_probability``) or another platform's database.
+    false match (probability ``false_match_probability``) or another platform's database. The
+    exception is a live segment saved while its session is still open: its generation is recorded
+    when the session closes, and until then its trusted manifest (our signature) vouches for it.
     """
     if not watermark.code_check_passed:
         return watermark
@@ -250,6 +253,12 @@ def _confirm(watermark: WatermarkEvidence, *, lookup: ManifestLookup) -> Waterma
         return dataclasses.replace(watermark, known=None)
     if lookup.found:
         return dataclasses.replace(watermark, known=True)
+    if c2pa.get("state") == "trusted" and c2pa.get("generation_id") == watermark.generation_id:
+        return dataclasses.replace(
+            watermark, known=None,
+            reason=f"{watermark.generation_id} is not (yet) in the manifest repository, but the clip's trusted "
+                   "manifest names the same generation (a live segment recorded when its session closes)",
+        )
     return dataclasses.replace(
         watermark, found=False, known=False,
         reason=f"the payload passed its code check but {watermark.generation_id} is not in the manifest repository",
