@@ -130,8 +130,8 @@ def main() -> None:
         "offline": {"fps": offline_fps, "bytes": offline_bytes},
         "live": {},
     }
-    for seconds in ("1.0", "2.0"):
-        runs = results[seconds]
+    for length in ("1.0", "2.0"):
+        runs = results[length]
         med = {key: statistics.median(r[key] for r in runs) for key in (
             "stream_fps", "segment_bytes", "segments_bytes_total", "added_latency_ms_p50", "added_latency_ms_max",
             "close_s", "recording_bytes")}
@@ -139,13 +139,13 @@ def main() -> None:
                              for stage in runs[0]["segment_ms"]}
         med["fps_ratio_to_offline"] = med["stream_fps"] / offline_fps
         med["bytes_ratio_to_offline"] = med["segments_bytes_total"] / offline_bytes
-        summary["live"][seconds] = med
+        summary["live"][length] = med
 
     print(f"{summary['machine']}; {len(frames)} frames of 512² at {FPS} fps, {args.rounds} rounds (medians)")
     print(f"offline release: {offline_fps:.1f} frames/s, {offline_bytes / 1e3:.0f} kB")
-    for seconds, med in summary["live"].items():
+    for length, med in summary["live"].items():
         stages = ", ".join(f"{k} {v:.1f}" for k, v in med["segment_ms"].items())
-        print(f"live, {seconds} s segments: {med['stream_fps']:.1f} frames/s sustained "
+        print(f"live, {length} s segments: {med['stream_fps']:.1f} frames/s sustained "
               f"({med['fps_ratio_to_offline']:.2f}x offline); per segment ms: {stages}; "
               f"{med['segment_bytes'] / 1e3:.1f} kB per segment, all segments {med['bytes_ratio_to_offline']:.2f}x "
               f"the offline file; added latency p50 {med['added_latency_ms_p50']:.0f} ms, "
