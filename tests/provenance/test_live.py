@@ -293,3 +293,12 @@ def test_missing_audio_is_silence_in_the_segment_and_counted(identity, tmp_path)
         segment = next(s for frame in card_frames(seconds=0.4) if (s := live.add_frame(frame)) is not None)
     assert segment.audio_padded_s == pytest.approx(0.3)
 
+
+
+def test_the_module_example_runs():
+    import doctest
+
+    import provenance.live
+
+    result = doctest.testmod(provenance.live, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
