@@ -5,7 +5,8 @@ tone), interleaved rounds: for 1 s and 2 s segments, a :class:`provenance.LiveRe
 is fed the frames as fast as it takes them, then finished (the recording released); the
 offline :func:`provenance.release` of the same frames follows. Reported per segment length:
 
-* frames/s sustained by the live path (mark + encode + sign + self-check, all segments);
+* frames/s sustained by the live path (mark + encode + sign + self-check, all segments), and the
+  CPU seconds (all threads) it spends per second of video;
 * per segment: mark, encode, sign and check time, and bytes (manifest included);
 * the latency it adds: from handing in a segment's last frame to holding the signed segment;
 * the close: ``finish()`` (the last segment plus the recording's release);
@@ -61,7 +62,7 @@ def live_run(frames: list[np.ndarray], audio: np.ndarray, *, identity: Provenanc
     chunk = RATE // 5  # audio arrives in 200 ms chunks, a chunk ahead of the frames
     fed = 0
     segments, cut_latency = [], []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for index, frame in enumerate(frames):
         while fed < min(audio.size, round((index + 5) * RATE / FPS)):
             live.add_audio(audio[fed:fed + chunk])
@@ -72,6 +73,7 @@ def live_run(frames: list[np.ndarray], audio: np.ndarray, *, identity: Provenanc
             cut_latency.append(time.perf_counter() - t0)
             segments.append(segment)
     streamed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     t0 = time.perf_counter()
     recording = live.finish(repository=repo, dest=work / f"live-{segment_seconds}.mp4")
     close = time.perf_counter() - t0
@@ -79,6 +81,7 @@ def live_run(frames: list[np.ndarray], audio: np.ndarray, *, identity: Provenanc
     return {
         "segments": len(recording.segments),
         "stream_fps": len(frames) / streamed,
+        "cpu_s_per_video_s": cpu / (len(frames) / FPS),
         "segment_ms": {stage: 1000 * statistics.median(s.timings_s[stage] for s in full)
                        for stage in ("mark", "encode", "sign", "check")},
         "segment_bytes": statistics.median(len(s.data) for s in full),
@@ -133,7 +136,8 @@ def main() -> None:
     for length in ("1.0", "2.0"):
         runs = results[length]
         med = {key: statistics.median(r[key] for r in runs) for key in (
-            "stream_fps", "segment_bytes", "segments_bytes_total", "added_latency_ms_p50", "added_latency_ms_max",
+            "stream_fps", "cpu_s_per_video_s", "segment_bytes", "segments_bytes_total", "added_latency_ms_p50",
+            "added_latency_ms_max",
             "close_s", "recording_bytes")}
         med["segment_ms"] = {stage: statistics.median(r["segment_ms"][stage] for r in runs)
                              for stage in runs[0]["segment_ms"]}
@@ -146,7 +150,8 @@ def main() -> None:
     for length, med in summary["live"].items():
         stages = ", ".join(f"{k} {v:.1f}" for k, v in med["segment_ms"].items())
         print(f"live, {length} s segments: {med['stream_fps']:.1f} frames/s sustained "
-              f"({med['fps_ratio_to_offline']:.2f}x offline); per segment ms: {stages}; "
+              f"({med['fps_ratio_to_offline']:.2f}x offline), {med['cpu_s_per_video_s']:.2f} CPU s per s of video; "
+              f"per segment ms: {stages}; "
               f"{med['segment_bytes'] / 1e3:.1f} kB per segment, all segments {med['bytes_ratio_to_offline']:.2f}x "
               f"the offline file; added latency p50 {med['added_latency_ms_p50']:.0f} ms, "
               f"max {med['added_latency_ms_max']:.0f} ms; close {med['close_s']:.2f} s")
