@@ -439,7 +439,8 @@ def verify_segments(
 
     The session is the one named by ``stream_id``/``generation_id`` when given, else by the first
     trusted segment. Each problem names the segment (position and file) and what is wrong:
-    altered after signing (``invalid``), unsigned or untrusted, from another session
+    altered after signing (``invalid``), unsigned or untrusted, data hidden where no signature
+    reaches (a ``free``/``skip`` payload, non-zero signature padding), from another session
     (``foreign``), out of order, a duplicate, missing before it (``dropped``), or a previous
     manifest id / hash that does not match the segment before it. Segments missing at the end
     cannot be seen from the segments alone: pass the ``chain_head`` recorded at close.
@@ -518,7 +519,7 @@ def _read_segment(path: Path, *, trust_anchors_pem: bytes | None) -> dict[str, A
         return {**empty, **base, "state": "unreadable", "reason": str(exc)}
     return {**base, "state": report.state, "reason": report.reason, "live": report.live_segment,
             "manifest_id": report.manifest_id, "generation_id": report.generation_id,
-            "status_codes": report.status_codes}
+            "status_codes": report.status_codes, "hidden": report.hidden_boxes}
 
 
 def _segment_problems(report: dict[str, Any], *, stream_id: str | None, generation_id: str | None) -> list[str]:
@@ -537,6 +538,8 @@ def _segment_problems(report: dict[str, Any], *, stream_id: str | None, generati
     if live is None or not isinstance(live.get("sequence_number"), int):
         return ["not a live segment: its manifest has no c2pa.livevideo.segment assertion"]
     problems: list[str] = []
+    for box in report.get("hidden") or []:
+        problems.append(f"data outside the signed hash: {box['type']} ({box['size']} bytes)")
     if live["stream_id"] != stream_id or report["generation_id"] != generation_id:
         problems.append(
             f"foreign: from stream {live['stream_id']} ({report['generation_id']}), "

@@ -168,6 +168,16 @@ def test_a_flipped_byte_reads_invalid_and_is_named(saved, identity, tmp_path):
     assert "segment 2 (2.mp4)" in check.problems[0]
 
 
+def test_data_hidden_outside_the_signature_is_named(saved, identity, tmp_path):
+    """A `free` box with a payload stays outside the C2PA hash (still trusted): named all the same."""
+    hidden = tmp_path / "2.mp4"
+    payload = b"not covered by any signature"
+    hidden.write_bytes(saved[1].read_bytes() + (8 + len(payload)).to_bytes(4, "big") + b"free" + payload)
+    assert verify_mp4(hidden, trust_anchors_pem=identity.trust_anchors_pem).state == "trusted"
+    check = verify_segments([saved[0], hidden, saved[2]], trust_anchors_pem=identity.trust_anchors_pem)
+    assert [v.problems for v in check.segments] == [[], ["data outside the signed hash: free (36 bytes)"], []]
+
+
 def test_reordered_segments_are_named(saved, identity):
     check = verify_segments([saved[0], saved[2], saved[1]], trust_anchors_pem=identity.trust_anchors_pem)
     assert not check.ok
