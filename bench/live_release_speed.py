@@ -1,9 +1,10 @@
 """Speed and size of the live release path against the offline release of the same frames.
 
 Same run, same 512² frames at 25 fps (the synthetic test card) and the same audio (a 16 kHz
-tone), interleaved rounds: for 1 s and 2 s segments, a :class:`provenance.LiveRelease` session
-is fed the frames as fast as it takes them, then finished (the recording released); the
-offline :func:`provenance.release` of the same frames follows. Reported per segment length:
+tone), interleaved rounds: for each segment length (1 s and 2 s unless ``--segments``), a
+:class:`provenance.LiveRelease` session is fed the frames as fast as it takes them, then
+finished (the recording released); the offline :func:`provenance.release` of the same frames
+follows. Reported per segment length:
 
 * frames/s sustained by the live path (mark + encode + sign + self-check, all segments), and the
   CPU seconds (all threads) it spends per second of video;
@@ -12,7 +13,7 @@ offline :func:`provenance.release` of the same frames follows. Reported per segm
 * the close: ``finish()`` (the last segment plus the recording's release);
 * the offline release of the same frames: frames/s and bytes, and the ratios live/offline.
 
-    .venv/bin/python bench/live_release_speed.py [--seconds 20] [--rounds 2] [--json out.json]
+    .venv/bin/python bench/live_release_speed.py [--seconds 20] [--rounds 2] [--segments 1 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -106,18 +107,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--segments", type=float, nargs="+", default=[1.0, 2.0], help="segment lengths, seconds")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     frames = list(card_frames(seconds=args.seconds))
     audio = tone(args.seconds)
-    results: dict[str, list[dict[str, Any]]] = {"1.0": [], "2.0": [], "offline": []}
+    lengths = [str(seconds) for seconds in args.segments]
+    results: dict[str, list[dict[str, Any]]] = {**{length: [] for length in lengths}, "offline": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         init_identity(work / "keys")
         identity = load_identity(keys_dir=work / "keys")
         for round_ in range(args.rounds):
-            for seconds in (1.0, 2.0):
+            for seconds in args.segments:
                 results[str(seconds)].append(live_run(frames, audio, identity=identity, work=work / f"r{round_}",
                                                       segment_seconds=seconds))
             results["offline"].append(offline_run(frames, audio, identity=identity, work=work / f"r{round_}",
@@ -133,7 +136,7 @@ def main() -> None:
         "offline": {"fps": offline_fps, "bytes": offline_bytes},
         "live": {},
     }
-    for length in ("1.0", "2.0"):
+    for length in lengths:
         runs = results[length]
         med = {key: statistics.median(r[key] for r in runs) for key in (
             "stream_fps", "cpu_s_per_video_s", "segment_bytes", "segments_bytes_total", "added_latency_ms_p50",
