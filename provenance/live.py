@@ -131,10 +131,12 @@ def segment_chain(stream_id: str, sha256s: Sequence[str]) -> list[str]:
 class LiveRelease:
     """One live session's release: mark every frame, cut, encode and sign segments, release at the end.
 
-    Not thread-safe: one producer feeds it. ``segment_seconds`` of frames (rounded to whole
-    frames) make a segment; audio is mono float32 at ``sample_rate``, fed as it arrives. A
-    segment's audio not yet fed when the segment is cut is silence in that segment (counted in
-    :attr:`LiveSegment.audio_padded_s`); the released recording has all the audio fed.
+    Use it as a context manager: leaving the block without :meth:`finish` (on an exception or
+    not) abandons the session and removes its files. Not thread-safe: one producer feeds it.
+    ``segment_seconds`` of frames (rounded to whole frames) make a segment; audio is mono float32
+    at ``sample_rate``, fed as it arrives. A segment's audio not yet fed when the segment is cut
+    is silence in that segment (counted in :attr:`LiveSegment.audio_padded_s`); the released
+    recording has all the audio fed.
     """
 
     def __init__(

@@ -212,11 +212,22 @@ def test_a_foreign_segment_is_named(saved, foreign, identity):
     assert check.segments[2].problems == ["segment(s) 2 dropped before this one"]
 
 
-def test_a_segment_whose_predecessor_was_swapped_breaks_the_chain(saved, foreign, identity):
-    """Same sequence numbers, but segment 2 of another session: named foreign, and 3 does not link to it."""
-    check = verify_segments([foreign[0], foreign[1], saved[2]], trust_anchors_pem=identity.trust_anchors_pem,
-                            stream_id=verify_segments(saved, trust_anchors_pem=None).stream_id)
-    assert all(p.startswith("foreign") for v in check.segments[:2] for p in v.problems)
+def test_a_spliced_segment_of_the_same_stream_breaks_the_chain(saved, identity, tmp_path):
+    """A fork of the stream (same claim, same stream id: a replayed or forged session) signs its own
+    segment 2; spliced after our segment 1 it has the right sequence but not the right predecessor."""
+    ours = verify_segments(saved, trust_anchors_pem=identity.trust_anchors_pem)
+    claim = selftest_claim(watermark_id=int(ours.generation_id.removeprefix("gen_"), 16))
+    live = LiveRelease(claim=claim, identity=identity, work_dir=tmp_path / "work", sample_rate=RATE,
+                       segment_seconds=0.4, stream_id=ours.stream_id)
+    fork = [s for frame in card_frames(seconds=0.8) if (s := live.add_frame(frame)) is not None]
+    live.abandon()
+    spliced = tmp_path / "2.mp4"
+    spliced.write_bytes(fork[1].data)
+    check = verify_segments([saved[0], spliced, saved[2]], trust_anchors_pem=identity.trust_anchors_pem)
+    problems = check.segments[1].problems
+    assert problems[0].startswith("previous manifest id") and "is not that of segment 1" in problems[0]
+    assert problems[1] == "previous segment hash does not match segment 1 as given"
+    assert check.segments[2].problems[0].startswith("previous manifest id")  # 3 does not follow the fork
 
 
 def test_untrusted_anchors_fail_every_segment(saved, identity):
