@@ -1,6 +1,7 @@
 """Speed and size of the live release path against the offline release of the same frames.
 
-Same run, same 512² frames at 25 fps (the synthetic test card) and the same audio (a 16 kHz
+Same run, same 512² frames at 25 fps (real faces from ``<shared data>/clips`` when present, as
+in ``bench/release_speed.py``, else the synthetic test card) and the same audio (a 16 kHz
 tone), interleaved rounds: for each segment length (1 s and 2 s unless ``--segments``), a
 :class:`provenance.LiveRelease` session is fed the frames as fast as it takes them, then
 finished (the recording released); the offline :func:`provenance.release` of the same frames
@@ -35,8 +36,8 @@ from sqlmodel import SQLModel, create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.release_speed import test_frames
 from media import Audio
-from media.samples import card_frames
 from provenance import LiveRelease, ManifestRepository, ProvenanceIdentity, init_identity, load_identity, release
 from provenance.samples import selftest_claim
 
@@ -109,9 +110,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--segments", type=float, nargs="+", default=[1.0, 2.0], help="segment lengths, seconds")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = parser.parse_args()
 
-    frames = list(card_frames(seconds=args.seconds))
+    frames, source = test_frames(args.data, round(args.seconds * FPS))
     audio = tone(args.seconds)
     lengths = [str(seconds) for seconds in args.segments]
     results: dict[str, list[dict[str, Any]]] = {**{length: [] for length in lengths}, "offline": []}
@@ -132,7 +134,7 @@ def main() -> None:
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} "
                    f"{platform.python_version()}, load {os.getloadavg()[0]:.2f} at the end",
-        "frames": len(frames), "rounds": args.rounds,
+        "frames": len(frames), "source": source, "rounds": args.rounds,
         "offline": {"fps": offline_fps, "bytes": offline_bytes},
         "live": {},
     }
@@ -148,7 +150,8 @@ def main() -> None:
         med["bytes_ratio_to_offline"] = med["segments_bytes_total"] / offline_bytes
         summary["live"][length] = med
 
-    print(f"{summary['machine']}; {len(frames)} frames of 512² at {FPS} fps, {args.rounds} rounds (medians)")
+    print(f"{summary['machine']}; {len(frames)} frames of 512² ({source}) at {FPS} fps, "
+          f"{args.rounds} rounds (medians)")
     print(f"offline release: {offline_fps:.1f} frames/s, {offline_bytes / 1e3:.0f} kB")
     for length, med in summary["live"].items():
         stages = ", ".join(f"{k} {v:.1f}" for k, v in med["segment_ms"].items())
