@@ -25,6 +25,7 @@ MODULES = [
     "media.samples",
     "media.digest",
     "provenance.samples",
+    "provenance.live",
     "detector._align",
     "detector._augment",
     "detector.metrics",
