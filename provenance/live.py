@@ -49,14 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from media import Audio, MediaError, iter_frames
+from media import Audio, iter_frames
 from media._mp4writer import Mp4Writer  # private to the release path: live segments are its second use
 from provenance._c2pa_manifest import CONTINUITY_MANIFEST_ID
 from provenance.c2pa import GenerationClaim, SegmentLink, sign_mp4, verify_mp4
 from provenance.errors import ProvenanceError, ReleaseError, VerificationError
 from provenance.identity import ProvenanceIdentity
 from provenance.ids import generation_id_for
-from provenance.release import ReleasedVideo, check_frame, release
+from provenance.release import ReleasedVideo, as_release_error, check_frame, release
 from provenance.repository import ManifestRepository
 from provenance.watermark import WATERMARK_ALG, WatermarkCodec
 
@@ -323,13 +323,10 @@ class LiveRelease:
             self._state = "failed"
             unsigned.unlink(missing_ok=True)
             signed.unlink(missing_ok=True)
-            if isinstance(exc, ProvenanceError):
+            error = as_release_error(exc, doing=f"live segment {sequence}", writing=signed.name)
+            if error is exc:
                 raise
-            if isinstance(exc, MediaError):
-                raise ReleaseError(f"live segment {sequence} failed while encoding: {exc}") from exc
-            if isinstance(exc, OSError):
-                raise ReleaseError(f"live segment {sequence} could not be written: {exc.strerror or exc}") from exc
-            raise
+            raise error from exc
         segment = LiveSegment(
             sequence_number=sequence, stream_id=self.stream_id, generation_id=self.claim.generation_id,
             manifest_id=manifest.manifest_id, previous_manifest_id=link.previous_manifest_id,

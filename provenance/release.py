@@ -46,7 +46,7 @@ from likeness.files import fsync_dir
 from media import Audio, MediaError, iter_frames
 from media._mp4writer import Mp4Writer  # private to the release path (this module and provenance.live)
 from provenance.c2pa import GenerationClaim, sign_mp4, verify_mp4
-from provenance.errors import ProvenanceError, ReleaseError
+from provenance.errors import ReleaseError
 from provenance.identity import ProvenanceIdentity
 from provenance.ids import generation_id_for
 from provenance.models import ManifestRecord
@@ -150,13 +150,10 @@ def release(
     except BaseException as exc:
         for leftover in (unsigned, signed):
             leftover.unlink(missing_ok=True)
-        if isinstance(exc, ProvenanceError):
+        error = as_release_error(exc, doing="release", writing=dest)
+        if error is exc:
             raise
-        if isinstance(exc, MediaError):
-            raise ReleaseError(f"release failed while encoding: {exc}") from exc
-        if isinstance(exc, OSError):
-            raise ReleaseError(f"release failed writing {dest}: {exc.strerror or exc}") from exc
-        raise
+        raise error from exc
     logger.info(
         "released %s: %d frames, %d bytes, manifest %s", claim.generation_id, count, size, manifest.manifest_id
     )
@@ -212,6 +209,16 @@ def _mark_and_encode(
     timings["mark"] = mark_s
     timings["encode"] = encode_s
     return count
+
+
+def as_release_error(exc: BaseException, *, doing: str, writing: object) -> BaseException:
+    """What a failure while ``doing`` a release becomes: provenance errors as they are, a codec failure or a
+    failed write (of ``writing``) a :class:`ReleaseError`, anything else (an interrupt, a bug) unchanged."""
+    if isinstance(exc, MediaError):
+        return ReleaseError(f"{doing} failed while encoding: {exc}")
+    if isinstance(exc, OSError):
+        return ReleaseError(f"{doing} failed writing {writing}: {exc.strerror or exc}")
+    return exc
 
 
 def check_frame(frame: np.ndarray, *, shape: tuple[int, ...] | None, index: int) -> tuple[int, ...]:

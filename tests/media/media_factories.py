@@ -62,18 +62,6 @@ def eight_channels(path: Path, *, codec: str, container_format: str | None = Non
         out.mux(stream.encode(None))
 
 
-def top_level_boxes(data: bytes) -> list[str]:
-    """The types of the top-level ISO-BMFF boxes, in file order."""
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        boxes.append(data[offset + 4:offset + 8].decode("latin-1"))
-        if size < 8:
-            break
-        offset += size
-    return boxes
-
-
 def image_bytes(image: Image.Image, *, fmt: str, **params: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **params)

@@ -11,7 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from media_factories import card, tone, top_level_boxes
+from bmff_boxes import top_level_boxes
+from media_factories import card, tone
 
 from media import Audio, MediaError, iter_frames, probe_video, read_audio
 from media._mp4writer import Mp4Writer

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media_factories import card, tone, top_level_boxes
+from bmff_boxes import top_level_boxes
+from media_factories import card, tone
 
 from media import Limits, MediaError, MediaTooLargeError, MediaType, iter_frames, probe_video, read_audio
 

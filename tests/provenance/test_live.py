@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bmff_boxes import top_level_boxes
 
 from media import iter_frames, probe_video
 from media.samples import card_frames
@@ -30,17 +31,6 @@ RATE = 16_000
 def _tone(seconds: float) -> np.ndarray:
     t = np.arange(round(seconds * RATE), dtype=np.float32) / RATE
     return (0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
-
-
-def _top_level_boxes(data: bytes) -> list[str]:
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        boxes.append(data[offset + 4:offset + 8].decode("latin-1"))
-        if size < 8:
-            break
-        offset += size
-    return boxes
 
 
 def _box_offset(data: bytes, kind: str) -> int:
@@ -113,7 +103,7 @@ def test_a_session_streams_marked_signed_segments_and_releases_the_recording(ide
         path = tmp_path / f"segment-{segment.sequence_number}.mp4"
         path.write_bytes(segment.data)
         files.append(path)
-        assert _top_level_boxes(segment.data)[:5] == ["ftyp", "uuid", "moov", "moof", "mdat"]
+        assert top_level_boxes(segment.data)[:5] == ["ftyp", "uuid", "moov", "moof", "mdat"]
         info = probe_video(path)
         assert (info.width, info.height, info.video_codec, info.audio_codec) == (512, 512, "h264", "aac")
         report = verify_mp4(path, trust_anchors_pem=identity.trust_anchors_pem)

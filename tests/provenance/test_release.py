@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bmff_boxes import top_level_boxes
 
 from media import iter_frames, probe_video
 from media.samples import card_frames, card_tone
@@ -44,21 +45,6 @@ def _release(identity: ProvenanceIdentity, repository: ManifestRepository, dest:
     )
 
 
-def _top_level_boxes(path: Path) -> list[str]:
-    data = path.read_bytes()
-    boxes, offset = [], 0
-    while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        kind = data[offset + 4:offset + 8].decode("latin-1")
-        if size == 1:
-            size = int.from_bytes(data[offset + 8:offset + 16], "big")
-        boxes.append(kind)
-        if size < 8:
-            break
-        offset += size
-    return boxes
-
-
 def test_release_writes_a_marked_signed_recorded_mp4(identity, repository, tmp_path):
     claim = selftest_claim()
     out = _release(identity, repository, tmp_path / "out" / "clip.mp4", claim=claim)
@@ -70,7 +56,7 @@ def test_release_writes_a_marked_signed_recorded_mp4(identity, repository, tmp_p
 
     info = probe_video(out.path)
     assert (info.width, info.height, info.video_codec, info.audio_codec) == (512, 512, "h264", "aac")
-    boxes = _top_level_boxes(out.path)
+    boxes = top_level_boxes(out.path.read_bytes())
     assert boxes.index("moov") < boxes.index("mdat"), boxes  # fast start survives signing
 
     report = verify_mp4(out.path, trust_anchors_pem=identity.trust_anchors_pem)
