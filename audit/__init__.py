@@ -22,41 +22,26 @@ Checkpoints (signed tree heads) handed to reviewers also reveal a truncated tail
 are refused (:class:`RawBiometricsError`): hashes and scores only. See docs/audit.md.
 """
 
-from audit import errors
+from audit import errors, schemas
 from audit._merkle import leaf_hash, node_hash, verify_consistency, verify_inclusion
 from audit.errors import *  # noqa: F403  (the names of audit.errors.__all__, listed there once)
 from audit.keys import AuditKey, init_audit_key, key_id, public_key_from_text, public_key_text
-from audit.schemas import (
-    AuditEntryPublic,
-    AuditKind,
-    Checkpoint,
-    ConsistencyProof,
-    InclusionProof,
-    VerifyReport,
-    tree_head_message,
-)
+from audit.schemas import *  # noqa: F403  (the names of audit.schemas.__all__, listed there once)
 from audit.service import AuditLog, verify_export
 from audit.sink import AuditSink
 
 __all__ = [
-    "AuditEntryPublic",
     "AuditKey",
-    "AuditKind",
     "AuditLog",
     "AuditSink",
-    "Checkpoint",
-    "ConsistencyProof",
-    "InclusionProof",
-    "VerifyReport",
     "init_audit_key",
     "key_id",
     "leaf_hash",
     "node_hash",
     "public_key_from_text",
     "public_key_text",
-    "tree_head_message",
     "verify_consistency",
     "verify_export",
     "verify_inclusion",
 ]
-__all__ += errors.__all__
+__all__ += errors.__all__ + schemas.__all__

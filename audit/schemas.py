@@ -161,3 +161,14 @@ class VerifyReport(BaseModel):
         if self.first_bad_index is None:
             return f"audit log damaged: {self.reason}"
         return f"audit log damaged: first bad entry {self.first_bad_index}: {self.reason}"
+
+
+__all__ = [
+    "AuditEntryPublic",
+    "AuditKind",
+    "Checkpoint",
+    "ConsistencyProof",
+    "InclusionProof",
+    "VerifyReport",
+    "tree_head_message",
+]

@@ -20,55 +20,28 @@ for the key hierarchy, and :mod:`consent.statement` for the recorded consent sta
 (:func:`issue_challenge`, :func:`verify_statement`).
 """
 
-from consent import errors
+from consent import errors, schemas
 from consent._cues import Cue, CueAnswer
 from consent._forensics import Forensics, Off
 from consent.errors import *  # noqa: F403  (the names of consent.errors.__all__, listed there once)
 from consent.keys import ConsentKeyPaths, ConsentKeys, init_consent_keys
-from consent.schemas import (
-    ANY_PURPOSE,
-    ANY_VETTED,
-    ConsentPublic,
-    ConsentScope,
-    ConsentStatus,
-    ErasureReceipt,
-    EvidenceCreate,
-    EvidencePublic,
-    GenerationPublic,
-    PortraitMatch,
-    RevisionKind,
-    RevisionPublic,
-    ScopeDecision,
-)
+from consent.schemas import *  # noqa: F403  (the names of consent.schemas.__all__, listed there once)
 from consent.service import ConsentService
 from consent.statement import Challenge, Check, StatementVerdict, issue_challenge, verify_statement
 
 __all__ = [
-    "ANY_PURPOSE",
-    "ANY_VETTED",
     "Challenge",
     "Check",
     "ConsentKeyPaths",
     "ConsentKeys",
-    "ConsentPublic",
-    "ConsentScope",
     "ConsentService",
-    "ConsentStatus",
     "Cue",
     "CueAnswer",
-    "ErasureReceipt",
-    "EvidenceCreate",
-    "EvidencePublic",
     "Forensics",
-    "GenerationPublic",
     "Off",
-    "PortraitMatch",
-    "RevisionKind",
-    "RevisionPublic",
-    "ScopeDecision",
     "StatementVerdict",
     "init_consent_keys",
     "issue_challenge",
     "verify_statement",
 ]
-__all__ += errors.__all__
+__all__ += errors.__all__ + schemas.__all__

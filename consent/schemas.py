@@ -216,3 +216,20 @@ class ErasureReceipt(BaseModel):
     subject_erased_at: datetime
     consent_ids: list[str]
     embeddings_shredded: int
+
+
+__all__ = [
+    "ANY_PURPOSE",
+    "ANY_VETTED",
+    "ConsentPublic",
+    "ConsentScope",
+    "ConsentStatus",
+    "ErasureReceipt",
+    "EvidenceCreate",
+    "EvidencePublic",
+    "GenerationPublic",
+    "PortraitMatch",
+    "RevisionKind",
+    "RevisionPublic",
+    "ScopeDecision",
+]
