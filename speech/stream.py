@@ -1,0 +1,92 @@
+"""Incremental acoustic features: push 16 kHz samples in chunks of any size, read features as they complete.
+
+>>> import numpy as np
+>>> from speech.prosody import acoustic_features
+>>> from speech.stream import FeatureStream
+>>> t = np.arange(16_000, dtype=np.float32) / 16_000
+>>> x = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+>>> stream = FeatureStream()
+>>> for chunk in np.array_split(x, 37):
+...     stream.push(chunk)
+>>> stream.ready < 101                 # the last frames wait for audio their windows need
+True
+>>> stream.finish()
+>>> whole = acoustic_features(x)
+>>> stream.ready, bool(np.array_equal(stream.features(start=0, stop=101).loudness, whole.loudness))
+(101, True)
+
+The per-frame measures (level, spectral shape, YIN pitch and voicing before gating) are those of
+:func:`speech.prosody.raw_features`, computed once per 10 ms frame as soon as the samples its
+windows read (``REACH_AFTER``, 25 ms past its centre) have arrived, and identical whatever the chunk
+sizes were. What needs more than one frame — loudness (the level range), voicing gated by
+loudness, the pitch median — is :func:`speech.prosody.finish_features` over a window of frames the
+caller chooses (:meth:`FeatureStream.features`): over the whole clip it is exactly
+:func:`speech.prosody.acoustic_features`. Only the samples still needed are kept; raw frames are
+kept until :meth:`FeatureStream.forget` drops them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from speech.prosody import HOP, RAW_FIELDS, REACH_AFTER, REACH_BEFORE, Features, finish_features, raw_features
+
+
+class FeatureStream:
+    """Per-10 ms-frame features of a stream of 16 kHz mono float samples, computed as the samples arrive."""
+
+    def __init__(self) -> None:
+        self.n_samples = 0  # samples pushed so far
+        self.ready = 0  # raw frames computed so far (frame i is centred on sample i * HOP)
+        self.finished = False
+        self._buf = np.zeros(0, np.float32)
+        self._buf_origin = 0  # stream index of _buf[0]
+        self._raw = {k: np.zeros(0, np.float32) for k in RAW_FIELDS}
+        self._raw_origin = 0  # frame index of the first kept raw frame
+
+    def push(self, samples: np.ndarray) -> None:
+        """Append float32 samples (already checked: 1-D, finite, 16 kHz) and compute the frames they complete."""
+        if self.finished:
+            raise ValueError("the feature stream is finished")
+        self._buf = np.concatenate([self._buf, np.asarray(samples, np.float32)])
+        self.n_samples += len(samples)
+        complete = max(0, (self.n_samples - REACH_AFTER) // HOP + 1)
+        self._compute(complete)
+
+    def finish(self) -> None:
+        """The stream has ended: the last frames are computed with zeros after the end (a whole clip's padding)."""
+        if not self.finished:
+            self._compute(self.n_samples // HOP + 1)
+            self.finished = True
+
+    @property
+    def total(self) -> int | None:
+        """How many frames the stream has in all, once finished (``n_samples // HOP + 1``); else None."""
+        return self.n_samples // HOP + 1 if self.finished else None
+
+    def features(self, *, start: int, stop: int) -> Features:
+        """The features of frames ``start … stop - 1`` (all computed, not forgotten), normalised over them."""
+        if not self._raw_origin <= start < stop <= self.ready:
+            raise ValueError(f"frames {start}–{stop} are not available ({self._raw_origin}–{self.ready})")
+        a, b = start - self._raw_origin, stop - self._raw_origin
+        return finish_features({k: v[a:b] for k, v in self._raw.items()})
+
+    def forget(self, before: int) -> None:
+        """Drop the raw frames before frame ``before`` (a caller's window never reaches back that far again)."""
+        drop = min(before, self.ready) - self._raw_origin
+        if drop > 0:
+            self._raw = {k: v[drop:] for k, v in self._raw.items()}
+            self._raw_origin += drop
+
+    def _compute(self, upto: int) -> None:
+        if upto > self.ready:
+            new = raw_features(self._buf, origin=self._buf_origin, first=self.ready, count=upto - self.ready)
+            self._raw = {k: np.concatenate([self._raw[k], new[k]]) for k in RAW_FIELDS}
+            self.ready = upto
+        keep_from = max(self.ready * HOP - REACH_BEFORE, 0)  # the next frame's windows start here
+        if keep_from > self._buf_origin:
+            self._buf = self._buf[keep_from - self._buf_origin :]
+            self._buf_origin = keep_from
+
+
+__all__ = ["FeatureStream"]
