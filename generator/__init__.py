@@ -16,8 +16,9 @@ samples the motion from a trained model instead. Both are a :class:`Generator`
 ``provenance.release``.
 """
 
-from generator.backends import Generator, PreparedGeneration, available_backends, get_generator
+from generator.backends import Generator, LiveSession, PreparedGeneration, available_backends, get_generator
 from generator.errors import GeneratorError, SpeechError
+from generator.live import LiveStream
 from generator.motion import Controls, MotionTrack, plan_motion
 from generator.pipeline import DefaultGenerator, Generation
 from generator.pose import FramePose
@@ -30,6 +31,8 @@ __all__ = [
     "Generation",
     "Generator",
     "GeneratorError",
+    "LiveSession",
+    "LiveStream",
     "MotionTrack",
     "Phone",
     "PreparedGeneration",
