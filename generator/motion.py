@@ -174,9 +174,11 @@ class LiveMotion:
     history): what needs smoothing over time is smoothed over that history, the drifts are closed-form
     in time, and blinks and gaze shifts are drawn as their frames come (each from its own random
     stream, so ``seed`` repeats a session exactly, though not the offline clip of the same seed).
+    Emphasis (brows, nods, turns) follows the speech ``SETTLE`` frames late, the slow drives a little more.
     """
 
     HISTORY = 64  # speech frames kept: talking's smoothing (3 σ = 1.2 s) and a nod (0.8 s) at 25 fps
+    SETTLE = 3  # frames back at which the emphasis pulses are read (120 ms at 25 fps)
 
     def __init__(self, *, controls: Controls, fps: float) -> None:
         self.controls, self.fps = controls, float(fps)
@@ -191,14 +193,24 @@ class LiveMotion:
         self._history: dict[str, list[float]] = {name: [] for name in ("loudness", "voiced", "pitch")}
         self.frame = 0
 
+    def _drives(self, hist: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """:func:`_drives` at the newest frame from the history alone. The emphasis pulses are read
+        :data:`SETTLE` frames back, where their short kernels (~7 frames) see both sides; the slow
+        drives (talking, the slow emphasis) are smoothed over the past only (a one-sided kernel of the same
+        σ, :func:`_past_smooth`): a symmetric kernel cut at the newest frame would follow every frame's noise."""
+        fps = self.fps
+        emphasis = _emphasis(hist["loudness"], hist["pitch"], fps=fps)[: max(1, len(hist["loudness"]) - self.SETTLE)]
+        loud_voiced = hist["voiced"] * (hist["loudness"] > 0.1)
+        return {"talking": _past_smooth(loud_voiced, fps * 0.4), "emphasis": emphasis[-1:],
+                "emphasis_slow": _past_smooth(emphasis, fps * 0.3), "nods": _nods(emphasis, fps)[-1:]}
+
     def pose(self, speech: dict[str, float]) -> FramePose:
         """The pose of the next frame, from its speech values (``loudness``, ``voiced``, ``pitch`` and the mouth's)."""
         for name, values in self._history.items():
             values.append(float(speech[name]))
             del values[: -self.HISTORY]
         hist = {name: np.asarray(values, np.float32) for name, values in self._history.items()}
-        drives = {name: v[-1:] for name, v in _drives(hist["loudness"], hist["voiced"], hist["pitch"],
-                                                       fps=self.fps).items()}
+        drives = self._drives(hist)
         talking = float(drives["talking"][0])
         blink = self._blinker.step(self.frame, pause=1.0 - talking)
         self._gaze.append(self._gazer.step(self.frame, talking=talking))
@@ -239,6 +251,17 @@ def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     kernel /= kernel.sum()
     padded = np.pad(np.asarray(x, np.float64), radius, mode="edge")
     return np.convolve(padded, kernel, mode="valid").astype(np.float32)
+
+
+def _past_smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """The newest value of ``x`` low-passed over its past only: weights ``lag · exp(-lag² / 2σ²)`` (σ in frames),
+    normalised; zero weight on the newest frame keeps the output smooth (it lags by about σ)."""
+    x = np.asarray(x, np.float32)
+    lags = np.arange(min(len(x), int(3 * sigma_frames) + 1))
+    if len(lags) < 2:
+        return x[-1:]
+    weights = (lags + 0.5) * np.exp(-0.5 * (lags / max(sigma_frames, 1e-6)) ** 2)
+    return np.array([float(np.dot(weights, x[::-1][: len(lags)]) / weights.sum())], np.float32)
 
 
 def _drift_params(rng: np.random.Generator, periods: tuple[float, ...]) -> list[tuple[float, float, float]]:
