@@ -36,7 +36,7 @@ from generator.errors import SpeechError
 from media import Audio
 from speech import phones as _phones
 from speech import prosody as _prosody
-from speech.stream import FeatureStream
+from speech.stream import FeatureStream, PhoneStream
 from speech.text import words_of
 
 logger = logging.getLogger(__name__)
@@ -135,10 +135,14 @@ class SpeechStream:
     (3, 2)
 
     The features are :class:`speech.stream.FeatureStream`'s; each frame normalises them over the
-    last :data:`CONTEXT_S` of audio it may see (loudness range, pitch median) and takes its mouth from
-    the sound (:func:`generator._visemes.mouth_from_sound`, the offline acoustic path, over that window):
-    phone decoding needs more than the look-ahead. Per frame values come from :func:`frame_values`, as
-    offline. :meth:`push` and :meth:`finish` return the frames that became ready, in order.
+    last :data:`CONTEXT_S` of audio it may see (loudness range, pitch median). Phones come from
+    :class:`speech.stream.PhoneStream` (incremental recognition, fed exactly up to each frame's
+    horizon, so its result does not depend on the chunking); where the recent phones pass the offline
+    checks (speech, not singing, a plausible phone rate and coverage) the mouth comes from them
+    (:func:`generator._visemes.mouth_from_phones`), else from the sound (``mouth_from_sound``), both the
+    offline code over the window. Per frame values come from :func:`frame_values`, as offline.
+    :meth:`push` and :meth:`finish` return the frames that became ready, in order; ``sources`` counts
+    the frames whose mouth came from each path.
     """
 
     CONTEXT_S = 4.0
@@ -153,8 +157,12 @@ class SpeechStream:
                               f"at {self.fps:g} fps, not {lookahead_s!r}")
         self.lookahead_s = float(lookahead_s)
         self.features = FeatureStream()
+        self.phones = PhoneStream()
         self.next_frame = 0
+        self.sources: dict[str, int] = {"recognition": 0, "acoustic": 0}
         self._context = int(self.CONTEXT_S * _prosody.FRAME_RATE)
+        self._pending = np.zeros(0, np.float32)  # samples not yet given to the phone recogniser
+        self._phones_fed = 0
 
     @property
     def n_frames(self) -> int | None:
@@ -170,11 +178,14 @@ class SpeechStream:
     def push(self, samples: np.ndarray) -> list[dict[str, float]]:
         """Append 16 kHz mono float32 samples (checked by the caller); the values of the frames now ready."""
         self.features.push(samples)
+        self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
         return self._drain()
 
     def finish(self) -> list[dict[str, float]]:
         """The audio has ended: the values of every remaining frame."""
         self.features.finish()
+        self._feed_phones(self.features.n_samples)
+        self.phones.finish()
         return self._drain()
 
     def _drain(self) -> list[dict[str, float]]:
@@ -185,6 +196,31 @@ class SpeechStream:
             out.append(self._frame(self.next_frame))
             self.next_frame += 1
         return out
+
+    def _feed_phones(self, upto: int) -> None:
+        """Give the recogniser the samples before ``upto`` (frame horizons: the same blocks however audio came)."""
+        if upto > self._phones_fed and not self.phones.finished:
+            n = upto - self._phones_fed
+            self.phones.push(self._pending[:n])
+            self._pending = self._pending[n:]
+            self._phones_fed = upto
+
+    def _mouth(self, feats: _prosody.Features, *, start: int, first: int) -> dict[str, np.ndarray]:
+        """Mouth shapes of the window's 10 ms frames from ``first`` on (``start``: the window's first frame)."""
+        shift = start / _prosody.FRAME_RATE
+        timed = [_phones.Timed(p.label, max(p.start_s - shift, 0.0), p.end_s - shift)
+                 for p in self.phones.phones(since_s=shift)]
+        usable = (float(feats.loudness.max(initial=0.0)) >= 0.05
+                  and _prosody.singing_likelihood(feats.f0, voiced=feats.voiced) < _SINGING
+                  and _implausible(timed, feats) is None)
+        self.sources["recognition" if usable else "acoustic"] += 1
+        if not usable:
+            return {name: v[first - start :] for name, v in _visemes.mouth_from_sound(feats).items()}
+        sub = max(0, first - start - int(_prosody.FRAME_RATE))  # a phone's reach is well under 1 s
+        cut = sub / _prosody.FRAME_RATE
+        near = [_phones.Timed(p.label, max(p.start_s - cut, 0.0), p.end_s - cut) for p in timed if p.end_s > cut]
+        mouth = _visemes.mouth_from_phones(near, n=feats.n - sub, loudness=feats.loudness[sub:])
+        return {name: v[first - start - sub :] for name, v in mouth.items()}
 
     def _owned(self, frame: int) -> int:
         """The first 10 ms frame that belongs to video frame ``frame`` (``int(i × fps / 100)`` as offline)."""
@@ -202,14 +238,16 @@ class SpeechStream:
                 last = self.features.ready  # the last video frame takes the 10 ms frames after it, as offline
         last = min(last, stop)
         start = max(0, stop - self._context)
+        self._feed_phones(self.horizon(k))
         feats = self.features.features(start=start, stop=stop)
-        mouth = _visemes.mouth_from_sound(feats)
+        mouth = self._mouth(feats, start=start, first=first)
         semitones = _prosody.semitones(feats.f0)
         a, b = first - start, last - start
         own = _prosody.Features(**{f.name: getattr(feats, f.name)[a:b] for f in fields(feats)})
-        values = frame_values(own, {name: v[a:b] for name, v in mouth.items()}, semitones=semitones[a:b],
+        values = frame_values(own, {name: v[: b - a] for name, v in mouth.items()}, semitones=semitones[a:b],
                               owner=np.zeros(b - a, np.int64), n_frames=1)
         self.features.forget(start)
+        self.phones.forget(before_s=start / _prosody.FRAME_RATE)
         return {name: float(v[0]) for name, v in values.items()}
 
 
