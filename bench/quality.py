@@ -270,6 +270,7 @@ def main() -> None:
         print(summary(real, "real"))
     if live:
         side_by_side(generated, live)
+        blink_rates(speeches[0], seeds=20)
     print(f"\ncontact sheets: {OUT}")
 
 
@@ -281,6 +282,29 @@ def live_frames(generator: Generator, image: np.ndarray, audio: Audio) -> list[n
     for i in range(0, len(x), 320):
         frames += session.feed(x[i : i + 320])
     return frames + session.finish()
+
+
+def blink_rates(speech_path: Path, *, seeds: int) -> None:
+    """Blinks per minute of the motion itself (closure > 0.5 onsets), offline vs live, over ``seeds`` seeds × 60 s:
+    an 8 s clip holds 2–5 blinks, so one seed per pair says little about the rate."""
+    from generator.motion import LiveMotion, plan_motion
+    from generator.speech import SpeechStream
+
+    x = np.resize(read_audio(speech_path).to_mono().resample(16_000).samples[0], 60 * 16_000).astype(np.float32)
+    track = analyse_speech(Audio(samples=x[None], sample_rate=16_000), fps=25.0)
+    stream = SpeechStream(fps=25.0, lookahead_s=0.12)
+    values = stream.push(x) + stream.finish()
+
+    def onsets(blink: np.ndarray) -> int:
+        return int(np.sum(np.diff((blink > 0.5).astype(int)) == 1))
+
+    offline = [onsets(plan_motion(track, controls=Controls(seed=s)).arrays["blink_left"]) for s in range(seeds)]
+    live = []
+    for s in range(seeds):
+        motion = LiveMotion(controls=Controls(seed=s), fps=25.0)
+        live.append(onsets(np.array([motion.pose(v).blink_left for v in values])))
+    print(f"\nblinks per minute of the motion ({speech_path.stem} × 60 s, seeds 0–{seeds - 1}): offline "
+          f"{np.mean(offline):.1f} ± {np.std(offline):.1f}, live {np.mean(live):.1f} ± {np.std(live):.1f}")
 
 
 def side_by_side(offline: list[Metrics], live: list[Metrics]) -> None:

@@ -107,6 +107,10 @@ class PhoneStream:
     MIN_UTTERANCE_S = 8.0
     MAX_UTTERANCE_S = 30.0
     PAUSE_S = 0.15
+    #: For the first seconds the cepstral mean is re-estimated after every push: pocketsphinx's live mean
+    #: otherwise starts from a generic prior and adapts slowly, and missed bilabials early in a session
+    #: (measured: 1 of 5 found on an 8 s clip, 4 of 5 once adapted) leave the lips open.
+    ADAPT_S = 5.0
 
     def __init__(self) -> None:
         self._decoder = new_recogniser()
@@ -123,6 +127,8 @@ class PhoneStream:
         pcm = (np.clip(np.asarray(samples, np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         self._decoder.process_raw(pcm, full_utt=False)
         self._samples += len(samples)
+        if self._samples <= self.ADAPT_S * 16_000:
+            self._decoder.get_cmn(True)  # update the cepstral mean from the speech so far (see ADAPT_S)
         length_s = (self._samples / HOP - self._utt_start) / FRAMES_PER_S
         if length_s >= self.MAX_UTTERANCE_S or (length_s >= self.MIN_UTTERANCE_S and self._pausing()):
             self._close()

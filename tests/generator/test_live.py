@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,18 @@ def test_the_learned_backend_says_it_has_no_live_mode(portrait):
 
     with pytest.raises(GeneratorError, match="no live mode"):
         LearnedGenerator.live(object.__new__(LearnedGenerator), portrait)  # type: ignore[arg-type]
+
+
+def test_phone_recognition_closes_utterances_so_long_sessions_stay_bounded(samples, monkeypatch):
+    from speech.stream import PhoneStream
+
+    monkeypatch.setattr(PhoneStream, "MAX_UTTERANCE_S", 1.0)
+    stream = PhoneStream()
+    for i in range(0, len(samples), 640):
+        stream.push(samples[i : i + 640])
+    assert stream._utt_start > 0  # a new utterance began after 1 s
+    stream.finish()
+    phones = stream.phones()
+    assert phones and phones[-1].end_s <= len(samples) / 16_000 + 0.01
+    assert all(a.end_s <= b.start_s + 1e-6 for a, b in itertools.pairwise(phones))
+    assert {p.label for p in phones} - {"SIL"}
