@@ -102,12 +102,12 @@ def finish_features(raw: dict[str, np.ndarray]) -> Features:
     their level range, voicing gated where it is quiet, pitch median-filtered."""
     db = raw["db"]
     loudness = loudness_from_db(db)
-    f0, voiced = voicing(raw["f0"], raw["voiced"], active=loudness > 0.05)
+    f0, voiced = voicing(raw["f0"], voiced=raw["voiced"], active=loudness > 0.05)
     spectral = {k: raw[k] for k in RAW_FIELDS if k not in ("db", "f0", "voiced")}
     return Features(db=db, loudness=loudness, f0=f0, voiced=voiced, **spectral)
 
 
-def voicing(f0: np.ndarray, voiced: np.ndarray, *, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def voicing(f0: np.ndarray, *, voiced: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """YIN's per-frame f0 and voicing gated by ``active`` (loud enough), then the 3-frame median over f0."""
     voiced = voiced * active
     f0 = _median3(np.where(voiced > 0.5, f0, 0.0))
@@ -177,7 +177,7 @@ def yin(x: np.ndarray, *, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     parts = [_yin_block(frames[b].astype(np.float64), active=np.ones(b.stop - b.start)) for b in blocks_of(len(frames))]
     f0 = np.concatenate([p[0] for p in parts])
     voiced = np.concatenate([p[1] for p in parts])
-    return voicing(f0, voiced, active=np.asarray(active)[: len(f0)])
+    return voicing(f0, voiced=voiced, active=np.asarray(active)[: len(f0)])
 
 
 def _yin_block(frames: np.ndarray, *, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
