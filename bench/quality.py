@@ -24,7 +24,8 @@ A contact sheet (frames + the mouth/loudness curves) per clip goes to ``bench/ou
 With ``--live`` every pair is also rendered through a live session (:meth:`generator.Generator.live`,
 20 ms chunks, the default 120 ms look-ahead; rows of kind ``live``) and a last table puts lip-sync r,
 P/B/M closure and blinks per minute of the two paths side by side, pair by pair. ``--pairs`` picks
-every N-th pair (so a short run still spans portraits and voices).
+every N-th pair (so a short run still spans portraits and voices); ``--vasa1`` takes the held-out
+pairs of ``<shared data>/vasa1_inputs`` (ref_N.jpg + speech_N.wav) instead.
 
     .venv/bin/python bench/quality.py [--data ../shared/data] [--seconds 8] [--limit N] [--live] [--pairs N]
 """
@@ -217,6 +218,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1, help="only every N-th portrait × speech pair")
     parser.add_argument("--live", action="store_true", help="also render each pair through a live session")
     parser.add_argument("--no-real", action="store_true", help="skip the real clips")
+    parser.add_argument("--vasa1", action="store_true",
+                        help="the pairs of <data>/vasa1_inputs instead (ref_N.jpg + speech_N.wav: a held-out set)")
     args = parser.parse_args()
     portraits = sorted((args.data / "portraits").glob("*"))
     speeches = sorted((args.data / "speech").glob("*.wav"))
@@ -229,6 +232,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     generated: list[Metrics] = []
     pairs = [(p, s) for p in portraits for s in speeches][:: max(1, args.pairs)]
+    if args.vasa1:
+        held_out = args.data / "vasa1_inputs"
+        pairs = [(ref, held_out / ref.name.replace("ref_", "speech_").replace(".jpg", ".wav"))
+                 for ref in sorted(held_out.glob("ref_*.jpg"))]
     live: list[Metrics] = []
     if args.limit:
         pairs = pairs[: args.limit]
@@ -270,7 +277,7 @@ def main() -> None:
         print(summary(real, "real"))
     if live:
         side_by_side(generated, live)
-        blink_rates(speeches[0], seeds=20)
+        blink_rates(pairs[0][1], seeds=20)
     print(f"\ncontact sheets: {OUT}")
 
 
