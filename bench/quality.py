@@ -21,7 +21,13 @@ Rows: every portrait × speech pair of ``<shared data>`` rendered by the default
 released: quality only), then the real clips of ``<shared data>/clips`` as the reference range.
 A contact sheet (frames + the mouth/loudness curves) per clip goes to ``bench/out/quality/``.
 
-    .venv/bin/python bench/quality.py [--data ../shared/data] [--seconds 8] [--limit N]
+With ``--live`` every pair is also rendered through a live session (:meth:`generator.Generator.live`,
+20 ms chunks, the default 120 ms look-ahead; rows of kind ``live``) and a last table puts lip-sync r,
+P/B/M closure and blinks per minute of the two paths side by side, pair by pair. ``--pairs`` picks
+every N-th pair (so a short run still spans portraits and voices); ``--vasa1`` takes the held-out
+pairs of ``<shared data>/vasa1_inputs`` (ref_N.jpg + speech_N.wav) instead.
+
+    .venv/bin/python bench/quality.py [--data ../shared/data] [--seconds 8] [--limit N] [--live] [--pairs N]
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faces import FaceTracker, embed_face, get_identity_backend, head_pose, match
 from faces import mesh as face_mesh
-from generator import Controls, get_generator
+from generator import Controls, Generator, get_generator
 from generator.speech import analyse_speech
 from media import Audio, MediaError, iter_frames, probe_video, read_audio, read_image
 
@@ -209,6 +215,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--seconds", type=float, default=8.0, help="at most this much of each speech/clip")
     parser.add_argument("--limit", type=int, default=0, help="only the first N portrait × speech pairs")
+    parser.add_argument("--pairs", type=int, default=1, help="only every N-th portrait × speech pair")
+    parser.add_argument("--live", action="store_true", help="also render each pair through a live session")
+    parser.add_argument("--no-real", action="store_true", help="skip the real clips")
+    parser.add_argument("--vasa1", action="store_true",
+                        help="the pairs of <data>/vasa1_inputs instead (ref_N.jpg + speech_N.wav: a held-out set)")
     args = parser.parse_args()
     portraits = sorted((args.data / "portraits").glob("*"))
     speeches = sorted((args.data / "speech").glob("*.wav"))
@@ -220,7 +231,12 @@ def main() -> None:
           "embedding sim | same person | blinks/min | head σ yaw/pitch/roll ° | head–speech r | jitter % IOD |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     generated: list[Metrics] = []
-    pairs = [(p, s) for p in portraits for s in speeches]
+    pairs = [(p, s) for p in portraits for s in speeches][:: max(1, args.pairs)]
+    if args.vasa1:
+        held_out = args.data / "vasa1_inputs"
+        pairs = [(ref, held_out / ref.name.replace("ref_", "speech_").replace(".jpg", ".wav"))
+                 for ref in sorted(held_out.glob("ref_*.jpg"))]
+    live: list[Metrics] = []
     if args.limit:
         pairs = pairs[: args.limit]
     for portrait, speech in pairs:
@@ -233,8 +249,14 @@ def main() -> None:
                     reference=image)
         generated.append(m)
         print(row(m), flush=True)
+        if args.live:
+            frames = live_frames(generator, image, audio)
+            m = measure(f"{portrait.stem}+{speech.stem}", "live", frames, audio, fps=generation.fps, transcript=None,
+                        reference=image)
+            live.append(m)
+            print(row(m), flush=True)
     real: list[Metrics] = []
-    for clip in clips:
+    for clip in clips if not args.no_real else []:
         try:
             audio = read_audio(clip)
         except MediaError:
@@ -249,9 +271,64 @@ def main() -> None:
         print(row(m), flush=True)
     if generated:
         print(summary(generated, "ours"))
+    if live:
+        print(summary(live, "live"))
     if real:
         print(summary(real, "real"))
+    if live:
+        side_by_side(generated, live)
+        blink_rates(pairs[0][1], seeds=20)
     print(f"\ncontact sheets: {OUT}")
+
+
+def live_frames(generator: Generator, image: np.ndarray, audio: Audio) -> list[np.ndarray]:
+    """The pair's frames from a live session fed 20 ms chunks of 16 kHz mono (as fast as it goes)."""
+    session = generator.live(image, controls=Controls(seed=7))
+    x = audio.to_mono().resample(16_000).samples[0]
+    frames: list[np.ndarray] = []
+    for i in range(0, len(x), 320):
+        frames += session.feed(x[i : i + 320])
+    return frames + session.finish()
+
+
+def blink_rates(speech_path: Path, *, seeds: int) -> None:
+    """Blinks per minute of the motion itself (closure > 0.5 onsets), offline vs live, over ``seeds`` seeds × 60 s:
+    an 8 s clip holds 2–5 blinks, so one seed per pair says little about the rate."""
+    from generator.motion import LiveMotion, plan_motion
+    from generator.speech import SpeechStream
+
+    x = np.resize(read_audio(speech_path).to_mono().resample(16_000).samples[0], 60 * 16_000).astype(np.float32)
+    track = analyse_speech(Audio(samples=x[None], sample_rate=16_000), fps=25.0)
+    stream = SpeechStream(fps=25.0, lookahead_s=0.12)
+    values = stream.push(x) + stream.finish()
+
+    def onsets(blink: np.ndarray) -> int:
+        return int(np.sum(np.diff((blink > 0.5).astype(int)) == 1))
+
+    offline = [onsets(plan_motion(track, controls=Controls(seed=s)).arrays["blink_left"]) for s in range(seeds)]
+    live = []
+    for s in range(seeds):
+        motion = LiveMotion(controls=Controls(seed=s), fps=25.0)
+        live.append(onsets(np.array([motion.pose(v).blink_left for v in values])))
+    print(f"\nblinks per minute of the motion ({speech_path.stem} × 60 s, seeds 0–{seeds - 1}): offline "
+          f"{np.mean(offline):.1f} ± {np.std(offline):.1f}, live {np.mean(live):.1f} ± {np.std(live):.1f}")
+
+
+def side_by_side(offline: list[Metrics], live: list[Metrics]) -> None:
+    """Offline vs live per pair and on average: lip-sync r, P/B/M closure, blinks per minute (live − offline)."""
+    print("\n| pair | sync r offline / live | P/B/M closed offline / live | blinks/min offline / live |")
+    print("|---|---|---|---|")
+    for a, b in zip(offline, live, strict=True):
+        print(f"| {a.name} | {a.sync_r:.2f} / {b.sync_r:.2f} | {a.closure:.2f} / {b.closure:.2f} | "
+              f"{a.blinks_per_min:.0f} / {b.blinks_per_min:.0f} |")
+
+    def mean(rows: list[Metrics], attr: str) -> float:
+        return float(np.nanmean([getattr(m, attr) for m in rows]))
+
+    deltas = [mean(live, k) - mean(offline, k) for k in ("sync_r", "closure", "blinks_per_min")]
+    print(f"| **mean** ({len(live)}) | {mean(offline, 'sync_r'):.2f} / {mean(live, 'sync_r'):.2f} "
+          f"(Δ {deltas[0]:+.2f}) | {mean(offline, 'closure'):.2f} / {mean(live, 'closure'):.2f} (Δ {deltas[1]:+.2f}) | "
+          f"{mean(offline, 'blinks_per_min'):.1f} / {mean(live, 'blinks_per_min'):.1f} (Δ {deltas[2]:+.1f}) |")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ The default backend needs no trained weights and runs on a CPU: a face rig from 
 blinks, head motion and gaze, and mesh-warp rendering with a drawn mouth interior and eyelids
 (docs/generator.md). The ``learned`` backend (:mod:`generator.learned`, docs/learned_generator.md)
 samples the motion from a trained model instead. Both are a :class:`Generator`
-(:mod:`generator.backends`), chosen by name. The generator never writes files: frames go to
+(:mod:`generator.backends`), chosen by name. ``generator.live(portrait)`` opens a live session
+(:class:`LiveStream`: speech fed in chunks, frames out within a bounded look-ahead; default backend).
+The generator never writes files: frames go to
 ``provenance.release``.
 """
 
-from generator.backends import Generator, PreparedGeneration, available_backends, get_generator
+from generator.backends import Generator, LiveSession, PreparedGeneration, available_backends, get_generator
 from generator.errors import GeneratorError, SpeechError
+from generator.live import LiveStream
 from generator.motion import Controls, MotionTrack, plan_motion
 from generator.pipeline import DefaultGenerator, Generation
 from generator.pose import FramePose
@@ -30,6 +33,8 @@ __all__ = [
     "Generation",
     "Generator",
     "GeneratorError",
+    "LiveSession",
+    "LiveStream",
     "MotionTrack",
     "Phone",
     "PreparedGeneration",

@@ -13,8 +13,10 @@ generator.errors.GeneratorError: unknown generator backend 'vasa'; available: de
 
 A backend has a ``name`` and a ``version`` (both go into the C2PA claim of every clip it makes:
 ``likeness-generator-<name>``), ``prepare`` (the work that needs the whole input: rig, speech,
-motion) returning a :class:`PreparedGeneration` whose frames render lazily, and ``stream``
-(windows of frames, the first one early). Neither writes files. Which backend a service uses is
+motion) returning a :class:`PreparedGeneration` whose frames render lazily, ``stream``
+(windows of frames, the first one early), and ``live`` (a :class:`LiveSession`: speech in
+chunks, frames out within a bounded look-ahead; a backend without one raises GeneratorError).
+Neither writes files. Which backend a service uses is
 a setting (``LIKENESS_GENERATOR_BACKEND`` in the gateway); this package never reads the
 environment.
 
@@ -54,6 +56,23 @@ class PreparedGeneration(Protocol):
 
 
 @runtime_checkable
+class LiveSession(Protocol):
+    """One live session (:class:`generator.live.LiveStream` for the default backend)."""
+
+    fps: float
+    lookahead_s: float
+    frames_out: int
+
+    def feed(self, audio: np.ndarray | bytes, *, sample_rate: int = 16_000) -> list[np.ndarray]:
+        """Append a chunk of 16 kHz mono speech (float in [-1, 1], int16, or int16 PCM bytes); the frames now ready."""
+        ...
+
+    def finish(self) -> list[np.ndarray]:
+        """The speech has ended: every remaining frame (``ceil(duration × fps)`` in all)."""
+        ...
+
+
+@runtime_checkable
 class Generator(Protocol):
     """Portrait + speech → frames. ``name`` and ``version`` say which backend made a clip."""
 
@@ -88,6 +107,22 @@ class Generator(Protocol):
         :meth:`prepare`'s windows (the default backend); the learned one samples its motion ahead instead.
         """
         yield from self.prepare(portrait_rgb, audio, controls=controls, transcript=transcript).windows(window)
+
+    def live(
+        self,
+        portrait_rgb: np.ndarray,
+        *,
+        controls: Controls | None = None,
+        fps: float = 25.0,
+        lookahead_s: float = 0.12,
+        max_seconds: float = 3600.0,
+    ) -> LiveSession:
+        """A live session: speech fed in chunks, frames out as soon as ``lookahead_s`` of audio past them has come.
+
+        This body serves a backend without a live mode: it refuses, naming the backend (never a silent fallback
+        to another backend).
+        """
+        raise GeneratorError(f"the {self.name!r} generator backend has no live mode; use the 'default' backend")
 
 
 def _default() -> Generator:
@@ -124,4 +159,4 @@ def get_generator(name: str = "default") -> Generator:
     return factory()
 
 
-__all__ = ["Generator", "PreparedGeneration", "available_backends", "get_generator"]
+__all__ = ["Generator", "LiveSession", "PreparedGeneration", "available_backends", "get_generator"]

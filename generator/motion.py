@@ -101,42 +101,131 @@ def plan_motion(speech: SpeechTrack, *, controls: Controls) -> MotionTrack:
     n, fps = speech.n_frames, float(speech.fps)
     rng = np.random.default_rng(controls.seed)
     loud = np.asarray(speech.loudness, np.float32)
-    talking = _smooth(np.asarray(speech.voiced, np.float32) * (loud > 0.1), fps * 0.4)
+    drives = _drives(loud, np.asarray(speech.voiced, np.float32), np.asarray(speech.pitch, np.float32), fps=fps)
+    t = np.arange(n) / fps
+    drifts = {"smile": _drift_at(_drift_params(rng, (7.0, 11.0)), t),
+              "brow": _drift_at(_drift_params(rng, (5.0, 9.0)), t)}
+    blinker = _Blinker(rng, fps)
+    pauses = 1.0 - drives["talking"]
+    blink = np.array([blinker.step(i, pause=float(pauses[i])) for i in range(n)], np.float32)
+    asymmetry = 1.0 + 0.05 * rng.standard_normal()
+    gazer = _Gazer(rng, fps, mode=controls.gaze)
+    gaze = np.array([gazer.step(i, talking=float(drives["talking"][i])) for i in range(n)], np.float32).reshape(n, 2)
+    if not controls.still_head:
+        drifts |= {name: _drift_at(_drift_params(rng, periods), t) for name, periods in _HEAD_DRIFTS}
+    arrays = _compose(speech_values(speech), drives, drifts, blink=blink, asymmetry=asymmetry,
+                      gaze=(_gaze_smooth(gaze[:, 0]), _gaze_smooth(gaze[:, 1])), controls=controls, n=n)
+    return MotionTrack({name: np.asarray(v, np.float32) for name, v in arrays.items()}, fps=fps)
+
+
+_HEAD_DRIFTS = (("yaw", (9.0, 5.3, 3.1)), ("pitch", (7.7, 4.1, 2.3)), ("roll", (11.0, 6.1)), ("tx", (13.0, 8.0)),
+                ("scale", (10.0,)))
+_MOUTH = ("jaw_open", "lip_width", "lip_press", "lip_tuck", "teeth", "tongue")
+
+
+def speech_values(speech: SpeechTrack) -> dict[str, np.ndarray]:
+    """The speech track's mouth parameters, by name."""
+    return {name: np.asarray(getattr(speech, name), np.float32) for name in _MOUTH}
+
+
+def _drives(loud: np.ndarray, voiced: np.ndarray, pitch: np.ndarray, *, fps: float) -> dict[str, np.ndarray]:
+    """What the speech drives: talking (0–1, smoothed over ~0.4 s), emphasis pulses, their slow part, nods."""
+    emphasis = _emphasis(loud, pitch, fps=fps)
+    return {"talking": _smooth(voiced * (loud > 0.1), fps * 0.4), "emphasis": emphasis,
+            "emphasis_slow": _smooth(emphasis, fps * 0.3), "nods": _nods(emphasis, fps)}
+
+
+def _compose(mouth: dict[str, np.ndarray], drives: dict[str, np.ndarray], drifts: dict[str, np.ndarray], *,
+             blink: np.ndarray, asymmetry: float, gaze: tuple[np.ndarray, np.ndarray], controls: Controls,
+             n: int) -> dict[str, Any]:
+    """Per-frame pose arrays from the speech's mouth, its drives, the drifts, blinks and gaze (offline and live)."""
     emotion = EMOTIONS[controls.emotion]
     k = controls.intensity
-
-    arrays: dict[str, Any] = {
-        "jaw_open": np.clip(np.asarray(speech.jaw_open) + emotion.get("jaw_open", 0.0), 0, 1),
-        "lip_width": np.asarray(speech.lip_width),
-        "lip_press": np.asarray(speech.lip_press),
-        "lip_tuck": np.asarray(speech.lip_tuck),
-        "teeth": np.asarray(speech.teeth),
-        "tongue": np.asarray(speech.tongue),
-    }
-    emphasis = _emphasis(loud, np.asarray(speech.pitch, np.float32), fps=fps)
-    arrays["smile"] = np.clip(emotion.get("smile", 0.0) + 0.08 * k * _drift(rng, n, fps, periods=(7.0, 11.0)), -1, 1)
+    arrays: dict[str, Any] = dict(mouth)
+    arrays["jaw_open"] = np.clip(mouth["jaw_open"] + emotion.get("jaw_open", 0.0), 0, 1)
+    emphasis = drives["emphasis"]
+    arrays["smile"] = np.clip(emotion.get("smile", 0.0) + 0.08 * k * drifts["smile"], -1, 1)
     arrays["brow_raise"] = np.clip(
-        emotion.get("brow_raise", 0.0) + k * (0.45 * emphasis + 0.05 * _drift(rng, n, fps, periods=(5.0, 9.0))), -1, 1
+        emotion.get("brow_raise", 0.0) + k * (0.45 * emphasis + 0.05 * drifts["brow"]), -1, 1
     )
-    blink = _blinks(rng, n, fps, pauses=1.0 - talking)
-    asymmetry = 1.0 + 0.05 * rng.standard_normal()
     arrays["blink_left"] = blink
     arrays["blink_right"] = np.clip(blink * asymmetry, 0, 1)
-    arrays["gaze_x"], arrays["gaze_y"] = _gaze(rng, n, fps, mode=controls.gaze, talking=talking, k=k)
+    arrays["gaze_x"] = np.clip(k * gaze[0], -1, 1)
+    arrays["gaze_y"] = np.clip(k * gaze[1], -1, 1)
     if not controls.still_head:
-        calm = 0.55 + 0.45 * talking  # pauses calm the head
-        yaw = k * (4.5 * _drift(rng, n, fps, periods=(9.0, 5.3, 3.1)) * calm + 1.6 * _smooth(emphasis, fps * 0.3))
-        pitch = k * (2.4 * _drift(rng, n, fps, periods=(7.7, 4.1, 2.3)) * calm + 2.8 * _nods(emphasis, fps))
-        roll = k * 2.0 * _drift(rng, n, fps, periods=(11.0, 6.1))
+        calm = 0.55 + 0.45 * drives["talking"]  # pauses calm the head
+        yaw = k * (4.5 * drifts["yaw"] * calm + 1.6 * drives["emphasis_slow"])
+        pitch = k * (2.4 * drifts["pitch"] * calm + 2.8 * drives["nods"])
         arrays["yaw"] = yaw
         arrays["pitch"] = pitch + emotion.get("pitch", 0.0)
-        arrays["roll"] = roll
-        arrays["tx"] = 0.35 * yaw + k * 1.5 * _drift(rng, n, fps, periods=(13.0, 8.0))
+        arrays["roll"] = k * 2.0 * drifts["roll"]
+        arrays["tx"] = 0.35 * yaw + k * 1.5 * drifts["tx"]
         arrays["ty"] = 0.25 * pitch
-        arrays["scale"] = 1.0 + k * 0.008 * _drift(rng, n, fps, periods=(10.0,))
+        arrays["scale"] = 1.0 + k * 0.008 * drifts["scale"]
     elif "pitch" in emotion:
         arrays["pitch"] = np.full(n, emotion["pitch"])
-    return MotionTrack({name: np.asarray(v, np.float32) for name, v in arrays.items()}, fps=fps)
+    return arrays
+
+
+class LiveMotion:
+    """The same motion, generated causally one frame at a time (a live session's).
+
+    Frame ``k`` depends on the speech frames up to ``k`` only (:meth:`pose` gets their recent
+    history): what needs smoothing over time is smoothed over that history, the drifts are closed-form
+    in time, and blinks and gaze shifts are drawn as their frames come (each from its own random
+    stream, so ``seed`` repeats a session exactly, though not the offline clip of the same seed).
+    Emphasis (brows, nods, turns) follows the speech ``SETTLE`` frames late, the slow drives a little more.
+    """
+
+    HISTORY = 64  # speech frames kept: talking's smoothing (3 σ = 1.2 s) and a nod (0.8 s) at 25 fps
+    SETTLE = 3  # frames back at which the emphasis pulses are read (120 ms at 25 fps)
+
+    def __init__(self, *, controls: Controls, fps: float) -> None:
+        self.controls, self.fps = controls, float(fps)
+        main, blinks, gaze = (np.random.default_rng(s) for s in np.random.SeedSequence(controls.seed).spawn(3))
+        self._drifts = {"smile": _drift_params(main, (7.0, 11.0)), "brow": _drift_params(main, (5.0, 9.0))}
+        self._asymmetry = 1.0 + 0.05 * main.standard_normal()
+        if not controls.still_head:
+            self._drifts |= {name: _drift_params(main, periods) for name, periods in _HEAD_DRIFTS}
+        self._blinker = _Blinker(blinks, self.fps)
+        self._gazer = _Gazer(gaze, self.fps, mode=controls.gaze)
+        self._gaze: list[tuple[float, float]] = []
+        self._history: dict[str, list[float]] = {name: [] for name in ("loudness", "voiced", "pitch")}
+        self.frame = 0
+
+    def _drives(self, hist: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """:func:`_drives` at the newest frame from the history alone. The emphasis pulses are read
+        :data:`SETTLE` frames back, where their short kernels (~7 frames) see both sides; the slow
+        drives (talking, the slow emphasis) are smoothed over the past only (a one-sided kernel of the same
+        σ, :func:`_past_smooth`): a symmetric kernel cut at the newest frame would follow every frame's noise."""
+        fps = self.fps
+        emphasis = _emphasis(hist["loudness"], hist["pitch"], fps=fps)[: max(1, len(hist["loudness"]) - self.SETTLE)]
+        loud_voiced = hist["voiced"] * (hist["loudness"] > 0.1)
+        return {"talking": _past_smooth(loud_voiced, fps * 0.4), "emphasis": emphasis[-1:],
+                "emphasis_slow": _past_smooth(emphasis, fps * 0.3), "nods": _nods(emphasis, fps)[-1:]}
+
+    def pose(self, speech: dict[str, float]) -> FramePose:
+        """The pose of the next frame, from its speech values (``loudness``, ``voiced``, ``pitch`` and the mouth's)."""
+        for name, values in self._history.items():
+            values.append(float(speech[name]))
+            del values[: -self.HISTORY]
+        hist = {name: np.asarray(values, np.float32) for name, values in self._history.items()}
+        drives = self._drives(hist)
+        talking = float(drives["talking"][0])
+        blink = self._blinker.step(self.frame, pause=1.0 - talking)
+        self._gaze.append(self._gazer.step(self.frame, talking=talking))
+        del self._gaze[:-8]
+        gaze = np.asarray(self._gaze, np.float32)
+        t = np.array([self.frame / self.fps])
+        drifts = {name: _drift_at(params, t) for name, params in self._drifts.items()}
+        mouth = {name: np.array([speech[name]], np.float32) for name in _MOUTH}
+        arrays = _compose(mouth, drives, drifts, blink=np.array([blink], np.float32), asymmetry=self._asymmetry,
+                          gaze=(_gaze_smooth(gaze[:, 0])[-1:], _gaze_smooth(gaze[:, 1])[-1:]),
+                          controls=self.controls, n=1)
+        self.frame += 1
+        defaults = FramePose()
+        return FramePose(**{name: float(np.asarray(arrays[name]).reshape(-1)[0]) if name in arrays
+                            else getattr(defaults, name) for name in _FIELDS})
 
 
 def speech_like(loudness: np.ndarray, *, fps: float = 25.0) -> SpeechTrack:
@@ -164,16 +253,35 @@ def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid").astype(np.float32)
 
 
-def _drift(rng: np.random.Generator, n: int, fps: float, *, periods: tuple[float, ...]) -> np.ndarray:
-    """Smooth, non-repeating motion in about [-1, 1]: sinusoids of jittered, incommensurate periods."""
-    t = np.arange(n) / fps
-    out = np.zeros(n)
+def _past_smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """The newest value of ``x`` low-passed over its past only: weights ``lag · exp(-lag² / 2σ²)`` (σ in frames),
+    normalised; zero weight on the newest frame keeps the output smooth (it lags by about σ)."""
+    x = np.asarray(x, np.float32)
+    lags = np.arange(min(len(x), int(3 * sigma_frames) + 1))
+    if len(lags) < 2:
+        return x[-1:]
+    weights = (lags + 0.5) * np.exp(-0.5 * (lags / max(sigma_frames, 1e-6)) ** 2)
+    return np.array([float(np.dot(weights, x[::-1][: len(lags)]) / weights.sum())], np.float32)
+
+
+def _drift_params(rng: np.random.Generator, periods: tuple[float, ...]) -> list[tuple[float, float, float]]:
+    """(period, wobble phase, phase) per base period: jittered, incommensurate periods and random phases."""
+    params = []
     for base in periods:
         period = base * rng.uniform(0.8, 1.25)
+        wobble_phase = rng.uniform(0, 2 * np.pi)
+        params.append((period, wobble_phase, rng.uniform(0, 2 * np.pi)))
+    return params
+
+
+def _drift_at(params: list[tuple[float, float, float]], t: np.ndarray) -> np.ndarray:
+    """Smooth, non-repeating motion in about [-1, 1] at times ``t`` (seconds): a sum of sinusoids."""
+    out = np.zeros(len(t))
+    for period, wobble_phase, phase in params:
         # a slowly wandering frequency keeps the sum from ever repeating
-        wobble = 0.15 * np.sin(2 * np.pi * t / (period * 3.7) + rng.uniform(0, 2 * np.pi))
-        out += np.sin(2 * np.pi * t / period * (1 + wobble) + rng.uniform(0, 2 * np.pi))
-    return (out / np.sqrt(len(periods))).astype(np.float32)
+        wobble = 0.15 * np.sin(2 * np.pi * t / (period * 3.7) + wobble_phase)
+        out += np.sin(2 * np.pi * t / period * (1 + wobble) + phase)
+    return (out / np.sqrt(len(params))).astype(np.float32)
 
 
 def _emphasis(loudness: np.ndarray, pitch: np.ndarray, *, fps: float) -> np.ndarray:
@@ -192,43 +300,55 @@ def _nods(emphasis: np.ndarray, fps: float) -> np.ndarray:
     )
 
 
-def _blinks(rng: np.random.Generator, n: int, fps: float, *, pauses: np.ndarray) -> np.ndarray:
-    """Eyelid closure 0–1 per frame: renewal process, more likely in pauses; close fast, open slowly."""
-    out = np.zeros(n, np.float32)
-    rate = BLINKS_PER_MINUTE / 60.0
-    refractory = 0.8
-    t = rng.uniform(0.3, 2.5)
-    close, hold, reopen = 0.07, 0.04, 0.14  # seconds
-    while t < n / fps:
-        start = int(t * fps)
-        shape_t = (np.arange(int((close + hold + reopen) * fps) + 2)) / fps
-        closure = np.where(
-            shape_t < close, shape_t / close,
-            np.where(shape_t < close + hold, 1.0, np.clip(1 - (shape_t - close - hold) / reopen, 0, 1)),
-        )
-        end = min(n, start + len(closure))
-        out[start:end] = np.maximum(out[start:end], closure[: end - start])
-        # next blink: exponential wait, sooner in pauses
-        boost = 1.0 + 1.5 * float(pauses[min(start, n - 1)])
-        t += refractory + rng.exponential(1.0 / (rate * boost)) * 0.75
-    return out
+class _Blinker:
+    """Eyelid closure 0–1 frame by frame: a renewal process, more likely in pauses; close fast, open slowly."""
+
+    REFRACTORY = 0.8
+    CLOSE, HOLD, REOPEN = 0.07, 0.04, 0.14  # seconds
+
+    def __init__(self, rng: np.random.Generator, fps: float) -> None:
+        self.rng, self.fps = rng, fps
+        self.next_t = rng.uniform(0.3, 2.5)
+        shape_t = np.arange(int((self.CLOSE + self.HOLD + self.REOPEN) * fps) + 2) / fps
+        self.shape = np.where(
+            shape_t < self.CLOSE, shape_t / self.CLOSE,
+            np.where(shape_t < self.CLOSE + self.HOLD, 1.0,
+                     np.clip(1 - (shape_t - self.CLOSE - self.HOLD) / self.REOPEN, 0, 1)),
+        ).astype(np.float32)
+        self.starts: list[int] = []
+
+    def step(self, frame: int, *, pause: float) -> float:
+        """Closure at ``frame`` (called for frames 0, 1, 2, …); ``pause`` (0–1) there makes the next blink sooner."""
+        while int(self.next_t * self.fps) <= frame:
+            self.starts.append(int(self.next_t * self.fps))
+            boost = 1.0 + 1.5 * pause  # next blink: exponential wait, sooner in pauses
+            self.next_t += self.REFRACTORY + self.rng.exponential(1.0 / (BLINKS_PER_MINUTE / 60.0 * boost)) * 0.75
+        self.starts = [s for s in self.starts if frame - s < len(self.shape)]
+        return max((float(self.shape[frame - s]) for s in self.starts), default=0.0)
 
 
-def _gaze(rng: np.random.Generator, n: int, fps: float, *, mode: str, talking: np.ndarray,
-          k: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gaze offsets: micro-saccades around the camera, or held targets that wander ("free")."""
-    gx = np.zeros(n, np.float32)
-    gy = np.zeros(n, np.float32)
-    t = 0
-    while t < n:
-        hold = int(fps * (rng.uniform(0.6, 1.6) if mode == "camera" else rng.uniform(0.8, 2.8)))
-        if mode == "camera":
-            target = rng.normal(0, 0.04, 2)
-        else:
-            # look away more at phrase starts, come back to the listener while talking
-            away = 0.45 if talking[t] < 0.5 else 0.25
-            target = rng.normal(0, [away, away * 0.5])
-        gx[t:t + hold], gy[t:t + hold] = target[0], target[1]
-        t += max(hold, 1)
-    # saccades are fast but not instantaneous: ~2 frames
-    return np.clip(k * _smooth(gx, 0.8), -1, 1), np.clip(k * _smooth(gy, 0.8), -1, 1)
+class _Gazer:
+    """Gaze targets frame by frame: micro-saccades around the camera, or held targets that wander ("free")."""
+
+    def __init__(self, rng: np.random.Generator, fps: float, *, mode: str) -> None:
+        self.rng, self.fps, self.mode = rng, fps, mode
+        self.change = 0
+        self.target = (0.0, 0.0)
+
+    def step(self, frame: int, *, talking: float) -> tuple[float, float]:
+        if frame >= self.change:
+            rng = self.rng
+            hold = int(self.fps * (rng.uniform(0.6, 1.6) if self.mode == "camera" else rng.uniform(0.8, 2.8)))
+            if self.mode == "camera":
+                target = rng.normal(0, 0.04, 2)
+            else:  # look away more at phrase starts, come back to the listener while talking
+                away = 0.45 if talking < 0.5 else 0.25
+                target = rng.normal(0, [away, away * 0.5])
+            self.target = (float(target[0]), float(target[1]))
+            self.change = frame + max(hold, 1)
+        return self.target
+
+
+def _gaze_smooth(x: np.ndarray) -> np.ndarray:
+    """Saccades are fast but not instantaneous: ~2 frames."""
+    return _smooth(x, 0.8)

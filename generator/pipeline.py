@@ -24,6 +24,7 @@ import numpy as np
 from faces import find_face
 from generator.backends import Generator
 from generator.errors import GeneratorError
+from generator.live import LOOKAHEAD_S, MAX_LIVE_SECONDS, LiveStream, open_live
 from generator.motion import Controls, MotionTrack, plan_motion
 from generator.render import render_frame
 from generator.rig import PortraitRig, build_rig
@@ -103,7 +104,7 @@ class Generation:
 class DefaultGenerator(Generator):
     """Landmark rig + speech visemes + rule-based motion + mesh-warp rendering; CPU, no weights.
 
-    Its ``stream`` is the protocol's: :meth:`prepare`'s windows.
+    Its ``stream`` is the protocol's: :meth:`prepare`'s windows; :meth:`live` opens a live session.
     """
 
     name = "default"
@@ -121,3 +122,15 @@ class DefaultGenerator(Generator):
         controls = controls or Controls()
         return prepare_generation(portrait_rgb, audio, controls=controls, transcript=transcript, fps=fps,
                                   plan=functools.partial(plan_motion, controls=controls))
+
+    def live(
+        self,
+        portrait_rgb: np.ndarray,
+        *,
+        controls: Controls | None = None,
+        fps: float = 25.0,
+        lookahead_s: float = LOOKAHEAD_S,
+        max_seconds: float = MAX_LIVE_SECONDS,
+    ) -> LiveStream:
+        """A live session (:class:`generator.live.LiveStream`): frames from speech fed in chunks."""
+        return open_live(portrait_rgb, controls=controls, fps=fps, lookahead_s=lookahead_s, max_seconds=max_seconds)

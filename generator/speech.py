@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import numpy as np
@@ -36,6 +36,7 @@ from generator.errors import SpeechError
 from media import Audio
 from speech import phones as _phones
 from speech import prosody as _prosody
+from speech.stream import FeatureStream, PhoneStream
 from speech.text import words_of
 
 logger = logging.getLogger(__name__)
@@ -109,26 +110,163 @@ def analyse_speech(audio: Audio, *, fps: float, transcript: str | None = None) -
     else:
         mouth = _visemes.mouth_from_phones(timed, n=feats.n, loudness=feats.loudness)
     owner = np.minimum((np.arange(feats.n) * fps / _prosody.FRAME_RATE).astype(np.int64), n_frames - 1)
-    per_frame = {name: _per_frame(values, owner, n_frames, peak=name in _PEAK_PARAMS) for name, values in mouth.items()}
-    per_frame["jaw_open"] *= 1.0 - 0.9 * per_frame["lip_press"]  # pressed lips hold the jaw nearly shut
-    semitones = _prosody.semitones(feats.f0)
-    voiced = feats.voiced > 0.5
-    weight = _per_frame(voiced.astype(np.float32), owner, n_frames)
-    pitch_sum = _per_frame(semitones * voiced, owner, n_frames)
-    pitch = np.where(weight > 0, pitch_sum / np.maximum(weight, 1e-6), 0.0)
+    values = frame_values(feats, mouth, semitones=_prosody.semitones(feats.f0), owner=owner, n_frames=n_frames)
     track = SpeechTrack(
         fps=fps,
         n_frames=n_frames,
-        loudness=np.clip(_per_frame(feats.loudness, owner, n_frames), 0, 1).astype(np.float32),
-        voiced=np.clip(_per_frame(feats.voiced, owner, n_frames), 0, 1).astype(np.float32),
-        pitch=pitch.astype(np.float32),
-        **{name: values.astype(np.float32) for name, values in per_frame.items()},
+        **values,
         phones=[Phone(p.label, round(p.start_s, 3), round(p.end_s, 3)) for p in timed],
         source=source,
     )
     logger.info("speech: %.2f s, %d frames at %g fps, %d phones, mouth from %s", len(x) / 16_000, n_frames, fps,
                 len(timed), source)
     return track
+
+
+class SpeechStream:
+    """The speech track computed as audio arrives: video frame ``k`` from the audio before
+    ``k / fps + lookahead_s`` only, whatever comes later and however the audio was chunked.
+
+    >>> import numpy as np
+    >>> stream = SpeechStream(fps=25, lookahead_s=0.12)
+    >>> len(stream.push(np.zeros(1_600, np.float32)))       # 100 ms in: frame 0 needs 120 ms
+    0
+    >>> len(stream.push(np.zeros(1_600, np.float32))), len(stream.finish())
+    (3, 2)
+
+    The features are :class:`speech.stream.FeatureStream`'s; each frame normalises them over the
+    last :data:`CONTEXT_S` of audio it may see (loudness range, pitch median). Phones come from
+    :class:`speech.stream.PhoneStream` (incremental recognition, fed exactly up to each frame's
+    horizon, so its result does not depend on the chunking); where the recent phones pass the offline
+    checks (speech, not singing, a plausible phone rate and coverage) the mouth comes from them
+    (:func:`generator._visemes.mouth_from_phones`), else from the sound (``mouth_from_sound``), both the
+    offline code over the window. Per frame values come from :func:`frame_values`, as offline.
+    :meth:`push` and :meth:`finish` return the frames that became ready, in order; ``sources`` counts
+    the frames whose mouth came from each path.
+    """
+
+    CONTEXT_S = 4.0
+
+    def __init__(self, *, fps: float, lookahead_s: float) -> None:
+        self.fps = _check_fps(fps)
+        if self.fps > _prosody.FRAME_RATE:
+            raise SpeechError(f"live speech runs at most {_prosody.FRAME_RATE:g} fps, not {fps!r}")
+        low = round(1.0 / self.fps + _prosody.REACH_AFTER / _prosody.SAMPLE_RATE, 3)
+        if not low <= float(lookahead_s) <= 1.0:
+            raise SpeechError(f"the look-ahead must be between {low:g} s (a frame and the pitch window) and 1 s "
+                              f"at {self.fps:g} fps, not {lookahead_s!r}")
+        self.lookahead_s = float(lookahead_s)
+        self.features = FeatureStream()
+        self.phones = PhoneStream()
+        self.next_frame = 0
+        self.sources: dict[str, int] = {"recognition": 0, "acoustic": 0}
+        self._context = int(self.CONTEXT_S * _prosody.FRAME_RATE)
+        self._pending = np.zeros(0, np.float32)  # samples not yet given to the phone recogniser
+        self._phones_fed = 0
+
+    @property
+    def n_frames(self) -> int | None:
+        """Frames in all once finished (``ceil(duration × fps)``), else None."""
+        if not self.features.finished:
+            return None
+        return math.ceil(round(self.features.n_samples / _prosody.SAMPLE_RATE * self.fps, 6))
+
+    def horizon(self, frame: int) -> int:
+        """How many samples frame ``frame`` may depend on (those before ``frame / fps + lookahead_s``)."""
+        return math.ceil(round((frame / self.fps + self.lookahead_s) * _prosody.SAMPLE_RATE, 6))
+
+    def push(self, samples: np.ndarray) -> list[dict[str, float]]:
+        """Append 16 kHz mono float32 samples (checked by the caller); the values of the frames now ready."""
+        self.features.push(samples)
+        self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
+        return self._drain()
+
+    def finish(self) -> list[dict[str, float]]:
+        """The audio has ended: the values of every remaining frame."""
+        self.features.finish()
+        self._feed_phones(self.features.n_samples)
+        self.phones.finish()
+        return self._drain()
+
+    def _drain(self) -> list[dict[str, float]]:
+        out = []
+        total = self.n_frames
+        while (self.next_frame < total if total is not None
+               else self.features.n_samples >= self.horizon(self.next_frame)):
+            out.append(self._frame(self.next_frame))
+            self.next_frame += 1
+        return out
+
+    def _feed_phones(self, upto: int) -> None:
+        """Give the recogniser the samples before ``upto`` (frame horizons: the same blocks however audio came)."""
+        if upto > self._phones_fed and not self.phones.finished:
+            n = upto - self._phones_fed
+            self.phones.push(self._pending[:n])
+            self._pending = self._pending[n:]
+            self._phones_fed = upto
+
+    def _mouth(self, feats: _prosody.Features, *, start: int, first: int) -> dict[str, np.ndarray]:
+        """Mouth shapes of the window's 10 ms frames from ``first`` on (``start``: the window's first frame)."""
+        shift = start / _prosody.FRAME_RATE
+        timed = [_phones.Timed(p.label, max(p.start_s - shift, 0.0), p.end_s - shift)
+                 for p in self.phones.phones(since_s=shift)]
+        usable = (float(feats.loudness.max(initial=0.0)) >= 0.05
+                  and _prosody.singing_likelihood(feats.f0, voiced=feats.voiced) < _SINGING
+                  and _implausible(timed, feats) is None)
+        self.sources["recognition" if usable else "acoustic"] += 1
+        if not usable:
+            return {name: v[first - start :] for name, v in _visemes.mouth_from_sound(feats).items()}
+        sub = max(0, first - start - int(_prosody.FRAME_RATE))  # a phone's reach is well under 1 s
+        cut = sub / _prosody.FRAME_RATE
+        near = [_phones.Timed(p.label, max(p.start_s - cut, 0.0), p.end_s - cut) for p in timed if p.end_s > cut]
+        mouth = _visemes.mouth_from_phones(near, n=feats.n - sub, loudness=feats.loudness[sub:])
+        return {name: v[first - start - sub :] for name, v in mouth.items()}
+
+    def _owned(self, frame: int) -> int:
+        """The first 10 ms frame that belongs to video frame ``frame`` (``int(i × fps / 100)`` as offline)."""
+        i = max(0, math.floor(frame * _prosody.FRAME_RATE / self.fps) - 1)
+        while int(i * self.fps / _prosody.FRAME_RATE) < frame:
+            i += 1
+        return i
+
+    def _frame(self, k: int) -> dict[str, float]:
+        stop = (self.horizon(k) - _prosody.REACH_AFTER) // _prosody.HOP + 1
+        first, last = self._owned(k), self._owned(k + 1)
+        if self.features.finished:
+            stop = min(stop, self.features.ready)
+            if k == (self.n_frames or 0) - 1:
+                last = self.features.ready  # the last video frame takes the 10 ms frames after it, as offline
+        last = min(last, stop)
+        start = max(0, stop - self._context)
+        self._feed_phones(self.horizon(k))
+        feats = self.features.features(start=start, stop=stop)
+        mouth = self._mouth(feats, start=start, first=first)
+        semitones = _prosody.semitones(feats.f0)
+        a, b = first - start, last - start
+        own = _prosody.Features(**{f.name: getattr(feats, f.name)[a:b] for f in fields(feats)})
+        values = frame_values(own, {name: v[: b - a] for name, v in mouth.items()}, semitones=semitones[a:b],
+                              owner=np.zeros(b - a, np.int64), n_frames=1)
+        self.features.forget(start)
+        self.phones.forget(before_s=start / _prosody.FRAME_RATE)
+        return {name: float(v[0]) for name, v in values.items()}
+
+
+def frame_values(feats: _prosody.Features, mouth: dict[str, np.ndarray], *, semitones: np.ndarray, owner: np.ndarray,
+                 n_frames: int) -> dict[str, np.ndarray]:
+    """10 ms features and mouth shapes → per video frame values (``owner[i]``: the video frame of 10 ms frame i):
+    loudness, voicing and pitch averaged, the mouth averaged except brief contacts (their peak)."""
+    per_frame = {name: _per_frame(values, owner, n_frames, peak=name in _PEAK_PARAMS) for name, values in mouth.items()}
+    per_frame["jaw_open"] *= 1.0 - 0.9 * per_frame["lip_press"]  # pressed lips hold the jaw nearly shut
+    voiced = feats.voiced > 0.5
+    weight = _per_frame(voiced.astype(np.float32), owner, n_frames)
+    pitch_sum = _per_frame(semitones * voiced, owner, n_frames)
+    pitch = np.where(weight > 0, pitch_sum / np.maximum(weight, 1e-6), 0.0)
+    return {
+        "loudness": np.clip(_per_frame(feats.loudness, owner, n_frames), 0, 1).astype(np.float32),
+        "voiced": np.clip(_per_frame(feats.voiced, owner, n_frames), 0, 1).astype(np.float32),
+        "pitch": pitch.astype(np.float32),
+        **{name: values.astype(np.float32) for name, values in per_frame.items()},
+    }
 
 
 def _samples_16k(audio: Audio) -> np.ndarray:

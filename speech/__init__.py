@@ -8,7 +8,8 @@
 
 Transcripts and pronunciations (:mod:`speech.text`), pocketsphinx forced alignment and phone
 recognition (:mod:`speech.phones`), keyword recognition in a closed set (:mod:`speech.grammar`),
-loudness, pitch and spectral shape per 10 ms frame (:mod:`speech.prosody`), and offline speech
+loudness, pitch and spectral shape per 10 ms frame (:mod:`speech.prosody`), the same computed incrementally
+as audio arrives (:mod:`speech.stream`), and offline speech
 synthesis (:mod:`speech.synth`). It may import ``media`` only.
 """
 

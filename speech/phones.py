@@ -86,14 +86,26 @@ def _decoder(task: str, *, beams: int = 0) -> Any:
     if key not in _decoders:
         import pocketsphinx  # imported late: loading the library is not free
 
-        model = os.path.join(pocketsphinx.get_model_path(), "en-us")
         if task == "recognise":
-            allphone = os.path.join(model, "en-us-phone.lm.bin")
-            _decoders[key] = pocketsphinx.Decoder(samprate=16000, allphone=allphone, **_RECOGNISE, **_QUIET)
+            _decoders[key] = new_recogniser()
         else:
             config = _ALIGN_BEAMS[beams]
             _decoders[key] = pocketsphinx.Decoder(samprate=16000, bestpath=False, lm=None, **config, **_QUIET)
     return _decoders[key]
+
+
+def new_recogniser() -> Any:
+    """A fresh allphone decoder (phone recognition), for a caller that decodes on its own (a live session
+    decodes incrementally, so it cannot share the process's decoder)."""
+    import pocketsphinx
+
+    allphone = os.path.join(pocketsphinx.get_model_path(), "en-us", "en-us-phone.lm.bin")
+    return pocketsphinx.Decoder(samprate=16000, allphone=allphone, **_RECOGNISE, **_QUIET)
+
+
+def label(name: str) -> str:
+    """A pocketsphinx phone or word name as an ARPAbet label without stress (``SIL`` for silence and noise)."""
+    return _label(name)
 
 
 def align(pcm: bytes, *, transcript: str) -> Decoded:
@@ -172,5 +184,5 @@ def ensure_word(decoder: Any, word: str, *, extra: dict[str, str] | None = None)
     return word
 
 
-__all__ = ["FRAMES_PER_S", "AlignmentFailed", "Decoded", "Timed", "align", "ensure_word", "process", "recognise",
-           "to_pcm16"]
+__all__ = ["FRAMES_PER_S", "AlignmentFailed", "Decoded", "Timed", "align", "ensure_word", "label", "new_recogniser",
+           "process", "recognise", "to_pcm16"]

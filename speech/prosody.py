@@ -53,15 +53,66 @@ class Features:
 
 
 def acoustic_features(x: np.ndarray) -> Features:
-    """All frame features of ``x`` (float32 mono at :data:`SAMPLE_RATE`)."""
+    """All frame features of ``x`` (float32 mono at :data:`SAMPLE_RATE`): the per-frame measures of
+    :func:`raw_features` over the whole clip, normalised over it by :func:`finish_features`
+    (:class:`speech.stream.FeatureStream` runs the same two steps incrementally)."""
     x = np.asarray(x, dtype=np.float32)
-    frames = frame_windows(x, WINDOW)  # a view: blocks of it are copied, one at a time
-    db = np.concatenate([rms_db(frames[b]) for b in blocks_of(len(frames))])
+    return finish_features(raw_features(x, origin=0, first=0, count=len(x) // HOP + 1))
+
+
+#: Samples after frame ``i``'s centre (``i * HOP``) that its windows read: the YIN window's reach.
+REACH_AFTER = YIN_WIN + TAU_MAX + 1 - YIN_WIN // 2
+#: Samples before frame ``i``'s centre that its windows read: the spectral window's half.
+REACH_BEFORE = max(WINDOW // 2, YIN_WIN // 2)
+RAW_FIELDS = ("db", "f0", "voiced", "centroid", "flatness", "zcr", "low_band", "high_band", "f1_centroid",
+              "f2_centroid")
+
+
+def raw_features(x: np.ndarray, *, origin: int, first: int, count: int) -> dict[str, np.ndarray]:
+    """The measures of frames ``first … first + count - 1`` that depend on their own windows only:
+    level (dB), spectral shape, and YIN pitch and voicing not yet gated by loudness or median-filtered.
+
+    ``x`` holds the samples from index ``origin`` of the stream; samples outside it read as zeros
+    (so the first frames see the same zero padding as a whole clip's, and so do the last ones).
+    """
+    lo = first * HOP - REACH_BEFORE
+    hi = (first + max(count, 1) - 1) * HOP + REACH_AFTER
+    seg = np.zeros(hi - lo, np.float32)
+    a, b = max(lo, origin), min(hi, origin + len(x))
+    if b > a:
+        seg[a - lo : b - lo] = x[a - origin : b - origin]
+    spec = np.lib.stride_tricks.sliding_window_view(seg[REACH_BEFORE - WINDOW // 2 :], WINDOW)[::HOP][:count]
+    yin_len = YIN_WIN + TAU_MAX + 1
+    pitch = np.lib.stride_tricks.sliding_window_view(seg[REACH_BEFORE - YIN_WIN // 2 :], yin_len)[::HOP][:count]
+    out: dict[str, list[np.ndarray]] = {k: [] for k in RAW_FIELDS}
+    for block in blocks_of(count):
+        if block.stop <= block.start:
+            continue
+        out["db"].append(rms_db(spec[block]))
+        for k, v in _spectral(spec[block]).items():
+            out[k].append(v)
+        f0, voiced = _yin_block(pitch[block].astype(np.float64), active=np.ones(block.stop - block.start))
+        out["f0"].append(f0.astype(np.float32))
+        out["voiced"].append(voiced.astype(np.float32))
+    return {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in out.items()}
+
+
+def finish_features(raw: dict[str, np.ndarray]) -> Features:
+    """:class:`Features` of consecutive raw frames (:func:`raw_features`), normalised over them: loudness from
+    their level range, voicing gated where it is quiet, pitch median-filtered."""
+    db = raw["db"]
     loudness = loudness_from_db(db)
-    f0, voiced = yin(x, active=loudness > 0.05)
-    parts = [_spectral(frames[b]) for b in blocks_of(len(frames))]
-    spectral = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    f0, voiced = voicing(raw["f0"], voiced=raw["voiced"], active=loudness > 0.05)
+    spectral = {k: raw[k] for k in RAW_FIELDS if k not in ("db", "f0", "voiced")}
     return Features(db=db, loudness=loudness, f0=f0, voiced=voiced, **spectral)
+
+
+def voicing(f0: np.ndarray, *, voiced: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YIN's per-frame f0 and voicing gated by ``active`` (loud enough), then the 3-frame median over f0."""
+    voiced = voiced * active
+    f0 = _median3(np.where(voiced > 0.5, f0, 0.0))
+    voiced = np.where(f0 > 0, voiced, np.minimum(voiced, 0.5))
+    return f0.astype(np.float32), voiced.astype(np.float32)
 
 
 def blocks_of(n: int, *, size: int = 2048) -> list[slice]:
@@ -123,11 +174,10 @@ def yin(x: np.ndarray, *, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     minimum) and parabolic interpolation. ``active`` (per frame) gates out silence.
     """
     frames = frame_windows(x, YIN_WIN + TAU_MAX + 1, offset=YIN_WIN // 2)
-    parts = [_yin_block(frames[b].astype(np.float64), active=active[b]) for b in blocks_of(len(frames))]
-    f0 = _median3(np.concatenate([p[0] for p in parts]))
+    parts = [_yin_block(frames[b].astype(np.float64), active=np.ones(b.stop - b.start)) for b in blocks_of(len(frames))]
+    f0 = np.concatenate([p[0] for p in parts])
     voiced = np.concatenate([p[1] for p in parts])
-    voiced = np.where(f0 > 0, voiced, np.minimum(voiced, 0.5))
-    return f0.astype(np.float32), voiced.astype(np.float32)
+    return voicing(f0, voiced=voiced, active=np.asarray(active)[: len(f0)])
 
 
 def _yin_block(frames: np.ndarray, *, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from generator.backends import LiveSession
 from generator.errors import GeneratorError
 from generator.learned.checkpoint import MODELS_DIR, MotionModel, file_sha256, load_from_card
 from generator.learned.flow import DEFAULT_GUIDANCE, Guidance
@@ -118,6 +119,12 @@ class LearnedGenerator:
                                guidance=guidance)
 
         return prepare_generation(portrait_rgb, audio, controls=controls, transcript=transcript, fps=fps, plan=plan)
+
+    def live(self, portrait_rgb: np.ndarray, *, controls: Controls | None = None, fps: float = 25.0,
+             lookahead_s: float = 0.12, max_seconds: float = 3600.0) -> LiveSession:
+        """Not yet: the learned backend samples motion two seconds at a time. Raises GeneratorError (no fallback)."""
+        raise GeneratorError("the 'learned' generator backend has no live mode yet; use the 'default' backend "
+                             "for live sessions")
 
     def stream(
         self,
