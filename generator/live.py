@@ -2,11 +2,15 @@
 
 >>> import numpy as np
 >>> from generator import get_generator
->>> session = get_generator("default").live(portrait_rgb, lookahead_s=0.12)       # doctest: +SKIP
->>> frames = session.feed(np.zeros(320, np.float32))         # 20 ms of 16 kHz audio  # doctest: +SKIP
->>> frames += session.finish()                               # the tail              # doctest: +SKIP
->>> len(frames) == session.frames_out                        # ceil(duration × fps)   # doctest: +SKIP
+>>> from media import read_image
+>>> from media.samples import default_portrait
+>>> session = get_generator("default").live(read_image(default_portrait()), lookahead_s=0.12)
+>>> frames = session.feed(np.zeros(8_000, np.float32))      # 0.5 s of 16 kHz audio
+>>> len(frames) < 13                                         # the last 120 ms wait for the audio after them
 True
+>>> frames += session.finish()                               # the tail
+>>> len(frames), frames[0].shape                             # ceil(duration × fps)
+(13, (512, 512, 3))
 
 Frame ``k`` (shown at ``k / fps``) depends only on the audio before ``k / fps + lookahead_s``: the
 speech track comes from :class:`generator.speech.SpeechStream`, the motion from

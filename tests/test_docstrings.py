@@ -79,6 +79,7 @@ MODULES = [
     "consent.portal._pow",
     "gateway.edge",
     "generator.backends",
+    "generator.live",
     "generator.motion_data",
     "generator.motion_data.layout",
     "generator.motion_data.audio",

@@ -16,7 +16,7 @@ from speech.grammar import TRIM_DB
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 MODULES = ["speech", "speech.text", "speech.phones", "speech.grammar", "speech.prosody", "speech.synth",
-           "speech.errors"]
+           "speech.errors", "speech.stream"]
 
 
 @pytest.mark.parametrize("name", MODULES)
