@@ -64,3 +64,9 @@ def test_public_surface_is_declared(package):
     assert sorted(module.__all__) == sorted(set(module.__all__)), "duplicates in __all__"
     for name in module.__all__:
         assert hasattr(module, name), f"{package}.__all__ names {name}, which does not exist"
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test modules by their basename (no packages under tests/): two alike stop the suite."""
+    names = [p.name for p in (REPO_ROOT / "tests").rglob("*.py") if p.name != "conftest.py"]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
