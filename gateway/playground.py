@@ -13,7 +13,11 @@ at all. Every response carries a CSP with no inline script or style (``script-sr
 ``connect-src 'self'`` (the page talks only to this gateway), no framing, ``no-referrer``,
 ``nosniff`` and ``no-store``.
 
-    $ likeness serve --port 8000 && open http://127.0.0.1:8000/playground
+>>> answer = page()   # app.include_router(router) serves it at GET /playground
+>>> answer.status_code, answer.headers["content-security-policy"].split("; ")[:2], b"<script src=" in answer.body
+(200, ["default-src 'none'", "script-src 'self'"], True)
+
+    $ likeness serve --port 8000      # then open http://127.0.0.1:8000/playground
 """
 
 from __future__ import annotations
