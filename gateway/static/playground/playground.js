@@ -53,9 +53,9 @@
     internal_error: "the server failed",
   };
   const STATUSES = {
-    released: "released: the recording is a normal generation",
-    cancelled: "cancelled: no recording is kept",
-    failed: "failed: no recording",
+    released: "the recording is a normal generation, at the address below",
+    cancelled: "no recording is kept",
+    failed: "no recording",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -463,8 +463,8 @@
 
   function showEnded(message) {
     $("ended").hidden = false;
-    $("ended-reason").textContent = `${REASONS[message.reason] || message.reason} (${message.reason})` +
-      (message.message ? `: ${message.message}` : "");
+    const known = REASONS[message.reason];
+    $("ended-reason").textContent = `${known || message.message || message.reason} (${message.reason})`;
     $("ended-status").textContent = message.status;
     $("ended-status").title = STATUSES[message.status] || "";
     $("ended-status").className = message.status === "released" ? "ok" : "bad";
@@ -473,7 +473,7 @@
     $("ended-counts").textContent = `${message.segments} · ${message.frames} · ` +
       `${Number(message.audio_seconds).toFixed(1)} s`;
     $("ended-chain").textContent = message.chain_head || "—";
-    say(`The session ended: ${REASONS[message.reason] || message.reason}. Status: ${message.status}` +
+    say(`The session ended: ${known || message.reason}. Status: ${message.status}` +
       (STATUSES[message.status] ? ` (${STATUSES[message.status]})` : "") + ".");
   }
 
