@@ -240,5 +240,10 @@ def test_an_audio_file_is_decoded_and_sent_at_real_time_pace(gateway, acme, alic
             ended = _wait(page, lambda s: s["ended"] and s["connection"].startswith("closed"), timeout=180,
                           what="the ended event")
             assert ended["endedStatus"] == "released" and ended["error"] == "", ended
+
+            page.get_by_label("Session token").fill(session["token"])  # spent: the handshake is refused
+            page.get_by_role("button", name="Start", exact=True).click()
+            refused = _wait(page, lambda s: s["error"] != "", timeout=30, what="the refusal")
+            assert "refused the connection" in refused["error"] and "already used" in refused["error"], refused
         finally:
             browser.close()
