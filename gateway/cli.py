@@ -146,10 +146,17 @@ def demo(
     zoom: Annotated[float, typer.Option(help="Head size in the frame, 0.8 to 1.25.")] = 1.0,
     still_head: Annotated[bool, typer.Option("--still-head", help="No head motion.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of the motion (same seed, same motion).")] = None,
+    live: Annotated[bool, typer.Option("--live", help="A live session instead: a local server, the speech streamed "
+                                       "over a WebSocket in real time, signed segments back (docs/sessions.md).")] = False,
+    segments: Annotated[Path | None, typer.Option("--segments", help="With --live: keep the segments received "
+                                                  "in this folder.", file_okay=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Generate a talking-face video on the embedded defaults, marked and signed, then `detect` it.
 
-    The demo consent is self-attested by the operator (the manifest says so); refused in production.
+    With --live, stream it as a partner's client would and print what the client measured (first
+    frame, latency p50/p95). The demo consent is self-attested by the operator (the manifest says
+    so); refused in production.
     """
     from gateway.demo import run_demo
     from generator import Controls
@@ -159,13 +166,42 @@ def demo(
         if given is not None and not given.is_file():
             raise LikenessError(f"no such file: {given}")
     settings = _settings()
+    if live:
+        _demo_live(settings, portrait=portrait, audio=audio, out_path=out_path, segments=segments, as_json=as_json)
+        return
+    if segments is not None:
+        raise LikenessError("--segments needs --live")
     controls = Controls(intensity=intensity, gaze=_choice(gaze, GAZES, what="--gaze"),
                         emotion=_choice(emotion, EMOTION_NAMES, what="--emotion"), zoom=zoom,
                         still_head=still_head, seed=seed)
     report, released = run_demo(settings, portrait=portrait, audio=audio, out=out_path, backend=backend,
                                 controls=controls, transcript=transcript, console=err)
+    if as_json:
+        out.print_json(json.dumps({"output": str(released.path), "generation_id": released.generation_id,
+                                   "verdict": report.verdict}))
+        return
     out.print(str(released.path))
     _print_report(report)
+
+
+def _demo_live(settings: Any, *, portrait: Path | None, audio: Path | None, out_path: Path | None,
+               segments: Path | None, as_json: bool) -> None:
+    from gateway.demo_live import run_live_demo
+
+    with err.status("a local server, a live session streamed in real time, the recording released"):
+        result = run_live_demo(settings, portrait=portrait, audio=audio, out=out_path, segments_dir=segments)
+    if as_json:
+        out.print_json(json.dumps({"output": str(result.output), "generation_id": result.generation_id,
+                                   "live": result.live()}))
+        return
+    out.print(str(result.output))
+    measured = result.live()
+    out.print(f"generation: {result.generation_id} ({result.status}; {result.segments} signed segments, "
+              f"{result.frames} frames, {result.audio_seconds:.2f} s of speech in {result.wall_seconds:.2f} s)")
+    out.print(f"first frame: {measured['first_frame_ms']:.0f} ms after the first audio; latency of a frame p50 "
+              f"{measured['latency_p50_ms']:.0f} ms, p95 {measured['latency_p95_ms']:.0f} ms")
+    if segments is not None:
+        out.print(f"segments kept in {segments} (each reads trusted in `likeness detect`)")
 
 
 # --- faces ----------------------------------------------------------------------------------

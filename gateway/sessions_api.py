@@ -77,7 +77,7 @@ CLOSE_CODES = {"bad_message": 4400, "idle": 4408, "client_not_reading": 4408, "m
 class LiveHub:
     """This process's live sessions: capacity, the generator, and what every session shares."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, self_attested: bool = False) -> None:
         self.rt = rt
         self.max_sessions = rt.settings.live_max_sessions
         self.active = 0
@@ -86,7 +86,7 @@ class LiveHub:
         self.settings = LiveSettings(
             repository=ManifestRepository(rt.engine), identity=provenance_identity(rt.settings),
             work_dir=rt.settings.data_dir / "live",
-            crf=rt.settings.video_crf, preset=rt.settings.video_preset)
+            crf=rt.settings.video_crf, preset=rt.settings.video_preset, consent_self_attested=self_attested)
         self.conversations: dict[str, Conversation] = {}
 
     @property
@@ -180,7 +180,7 @@ async def open_session(
     still_head: Annotated[bool | None, Form()] = None,
     seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
     max_seconds: Annotated[float | None, Form(gt=0, description="the session's length limit, seconds")] = None,
-    segment_seconds: Annotated[float | None, Form(ge=0.2, le=2.0, description="segment length, seconds")] = None,
+    segment_seconds: Annotated[float | None, Form(ge=0.08, le=2.0, description="segment length, seconds (the first segment is one frame)")] = None,
 ) -> OpenedOut:
     """Open a live session: the gate of a job (consent, identity match, policy, quota), then a session token for
     the client that streams (docs/sessions.md). The session counts as one generation of the quota."""

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
                                    description="Live sessions streaming at once per server process (0: none); "
                                    "more are refused with 503 live_capacity. Default: one per CPU core.")
     live_max_seconds: float = Field(default=600.0, gt=0, le=3600, description="Longest live session, seconds of audio.")
-    live_segment_seconds: float = Field(default=0.5, ge=0.2, le=2.0, description="Default segment length, seconds.")
+    live_segment_seconds: float = Field(default=0.5, ge=0.08, le=2.0, description="Default segment length, seconds.")
     live_token_ttl_s: float = Field(default=120.0, ge=5, le=3600, description="How long a session token may wait "
                                     "before its stream connects.")
     live_idle_timeout_s: float = Field(default=30.0, ge=1, description="A stream without any message this long ends.")

@@ -82,6 +82,7 @@ class LiveSettings:
     work_dir: Path
     crf: int = 20
     preset: str = "veryfast"
+    consent_self_attested: bool = False  # `likeness demo --live`: the operator's own consent; manifests say so
 
 
 @dataclass
@@ -134,7 +135,8 @@ class LiveSessionRunner:
         consent = self.registry.get(job.consent_id)
         claim = GenerationClaim(
             generation_id=job.id, watermark_id=watermark_id_for(job.id), watermark_alg="",
-            policy_version=job.policy_version, consent_ref_sha256=consent.head_hash, consent_self_attested=False,
+            policy_version=job.policy_version, consent_ref_sha256=consent.head_hash,
+            consent_self_attested=self.settings.consent_self_attested,
             inputs=[InputRef(role="portrait", sha256=job.portrait_sha256, mime=job.portrait_mime)],
             generator_name=f"likeness-generator-{self.generator.name}", generator_version=self.generator.version,
             title="Likeness live session",
@@ -142,7 +144,8 @@ class LiveSessionRunner:
         s = self.settings
         self._release = LiveRelease(claim=claim, identity=s.identity, work_dir=s.work_dir, fps=FPS,
                                     sample_rate=SAMPLE_RATE, segment_seconds=self.segment_seconds,
-                                    stream_id=f"urn:likeness:session:{job.id}", crf=s.crf, preset=s.preset)
+                                    stream_id=f"urn:likeness:session:{job.id}", first_segment_frames=1,
+                                    crf=s.crf, preset=s.preset)
 
     # ------------------------------------------------------------------ streaming
 

@@ -7,7 +7,7 @@ it: one conditional UPDATE moves the session from ``open`` to ``streaming`` only
 hash matches, it has not expired and nobody connected before, so two connections racing with the
 same token cannot both stream.
 
->>> from datetime import datetime, timedelta
+>>> from datetime import UTC, datetime
 >>> from sqlmodel import SQLModel, create_engine
 >>> engine = create_engine("sqlite://"); SQLModel.metadata.create_all(engine)
 >>> now = datetime(2026, 12, 8, 12, tzinfo=UTC)

@@ -133,7 +133,8 @@ class LiveRelease:
 
     Use it as a context manager: leaving the block without :meth:`finish` (on an exception or
     not) abandons the session and removes its files. Not thread-safe: one producer feeds it.
-    ``segment_seconds`` of frames (rounded to whole frames) make a segment; audio is mono float32
+    ``segment_seconds`` of frames (rounded to whole frames) make a segment (the first one only
+    ``first_segment_frames``, when given, so the first frame leaves sooner); audio is mono float32
     at ``sample_rate``, fed as it arrives. A segment's audio not yet fed when the segment is cut
     is silence in that segment (counted in :attr:`LiveSegment.audio_padded_s`); the released
     recording has all the audio fed.
@@ -149,6 +150,7 @@ class LiveRelease:
         sample_rate: int = 16_000,
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         stream_id: str | None = None,
+        first_segment_frames: int | None = None,
         crf: int = 20,
         preset: str = "veryfast",
     ) -> None:
@@ -157,6 +159,8 @@ class LiveRelease:
         if fps <= 0 or sample_rate <= 0:
             raise ReleaseError("fps and sample rate must be positive")
         self.segment_frames = max(1, round(segment_seconds * fps))
+        # a short first segment puts the first frame on screen sooner (the look-ahead plus one frame's work)
+        self._cut_at = max(1, min(first_segment_frames or self.segment_frames, self.segment_frames))
         self.claim = dataclasses.replace(claim, watermark_alg=WATERMARK_ALG)
         self.identity = identity
         self.fps = fps
@@ -224,7 +228,8 @@ class LiveRelease:
         self._pending_mark_s += time.perf_counter() - started
         self._pending.append(marked)
         self._frames += 1
-        if len(self._pending) >= self.segment_frames:
+        if len(self._pending) >= self._cut_at:
+            self._cut_at = self.segment_frames
             return self._cut()
         return None
 
