@@ -242,7 +242,7 @@ class LiveSession:
             raise APIConnectionError(f"could not open the live stream: {type(exc).__name__}: {exc}",
                                      code="connection") from None
         try:
-            first = await asyncio.wait_for(self._next_event(), timeout=self._open_timeout_s)
+            first = await asyncio.wait_for(self._first_event(), timeout=self._open_timeout_s)
         except BaseException:
             await self.close()
             raise
@@ -253,6 +253,13 @@ class LiveSession:
         self.ready = first
         self._pending.append(first)
         return self
+
+    async def _first_event(self) -> Event | None:
+        """``ready``; past an ``error`` the server sends before it closes (the close then raises, with its words)."""
+        event = await self._next_event()
+        while isinstance(event, Error):
+            event = await self._next_event()
+        return event
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -303,6 +310,10 @@ class LiveSession:
     async def end(self) -> None:
         """The speech is over: the rest is rendered and sent, the recording released, then :class:`Ended`."""
         await self._send(json.dumps({"type": "end"}))
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        """A control message this client has no method for (one a later protocol version adds)."""
+        await self._send(json.dumps(message))
 
     @property
     def audio_sent_s(self) -> float:
@@ -413,6 +424,8 @@ async def run_session(audio_chunks: AsyncIterable[AudioChunk], *, ticket: Sessio
             async for event in live:
                 if isinstance(event, Segment):
                     yield event
+            if live.ended is None:  # closed without `ended`: by the sender on its failure, which it is raising now
+                await asyncio.wait([sender], timeout=10)
         finally:
             sender.cancel()  # nothing left to send once the stream is over (a no-op if it is done)
             await asyncio.wait([sender])
