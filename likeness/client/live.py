@@ -16,7 +16,7 @@ holds only the one-time session token)::
         await live.send_audio(pcm_bytes)        # 16 kHz mono s16le, int16 or float arrays
         await live.say("And now in words.")
         await live.end()                        # the rest is rendered, then ``Ended``
-        async for event in live:                # Ready, Segment…, then Ended (or an error is raised)
+        async for event in live:                # Ready, Segment…, Ended; an error close then raises
             if isinstance(event, Segment):
                 player.append(event.data)       # a self-contained signed fragmented MP4
 
@@ -62,6 +62,7 @@ from likeness.client.schemas import SessionTicket
 SUBPROTOCOL = Subprotocol("likeness.live.v1")
 SAMPLE_RATE = 16_000
 DEFAULT_MESSAGE_BYTES = 32_000
+CLOSE_WAIT_S = 10.0  # how long the close may follow `ended`
 AudioChunk = bytes | bytearray | memoryview | np.ndarray
 
 
@@ -117,6 +118,7 @@ class Segment(_Event):
     manifest_id: str | None = None
     audio_received_s: float | None = None
     render_ms: float | None = None
+    mime: str | None = Field(default=None, description="this segment's MSE type, where the server states it")
     data: bytes = Field(default=b"", repr=False)
     received_at: float = Field(default=0.0, description="time.perf_counter() when the bytes arrived")
 
@@ -150,7 +152,14 @@ class Pong(_Event):
     type: Literal["pong"] = "pong"
 
 
-Event = Ready | Segment | Error | Ended | Pong
+class Notice(_Event):
+    """A message of a type this client does not know (``data`` holds it whole): passed on, never refused."""
+
+    type: str
+    data: dict[str, Any] = {}
+
+
+Event = Ready | Segment | Error | Ended | Pong | Notice
 _EVENTS: dict[str, type[_Event]] = {"ready": Ready, "segment": Segment, "error": Error, "ended": Ended,
                                     "pong": Pong}
 
@@ -201,9 +210,10 @@ class LiveSession:
     """One live stream: send speech, text and controls; iterate the events. Use ``async with``.
 
     Entering connects (the token spent), waits for :class:`Ready` and keeps it as ``ready``; the
-    iteration yields that ``Ready`` first, then every event in order, and stops after :class:`Ended`.
-    A close other than the normal one raises its error. Leaving the block closes the connection
-    (before ``end()``, the server releases what it rendered as ``client_disconnected``).
+    iteration yields that ``Ready`` first, then every event in order up to :class:`Ended` (kept as
+    ``ended``), then reads the close: a normal one (1000) ends the iteration, any other raises its
+    error, after the ``Ended`` that told what became of the recording. Leaving the block closes the
+    connection (before ``end()``, the server releases what it rendered as ``client_disconnected``).
     """
 
     def __init__(self, url: str, *, token: str, open_timeout_s: float = 30.0, max_segment_bytes: int = 64 * 2**20,
@@ -278,9 +288,7 @@ class LiveSession:
         try:
             await self._ws.send(message)
         except ConnectionClosed as exc:
-            code, reason = _close_of(exc)
-            raise error_from_close(code, reason=reason,
-                                   message=self.last_error.message if self.last_error else None) from None
+            raise self._close_error(exc) from None
 
     async def send_audio(self, audio: AudioChunk) -> None:
         """Speech: 16 kHz mono s16le bytes, an int16 array, or floats in [-1, 1]; cut into messages the server takes."""
@@ -333,38 +341,49 @@ class LiveSession:
     async def _events(self) -> AsyncIterator[Event]:
         while self._pending:
             yield self._pending.pop(0)
-        while self.ended is None:
-            event = await self._next_event()
-            if event is None:
-                return
-            yield event
+        while (event := await self._next_event()) is not None:
+            if self.ended is None or isinstance(event, Ended):
+                yield event  # after `ended` only the close counts: it may still be an error (4400, 4403…)
 
     async def _next_event(self) -> Event | None:
-        """The next event; None when the stream closed normally; the close's error otherwise."""
+        """The next event; None once the stream closed normally; the close's error otherwise."""
         assert self._ws is not None
         try:
-            message = await self._ws.recv()
+            if self.ended is None:
+                message = await self._ws.recv()
+            else:  # the server closes right after `ended`
+                message = await asyncio.wait_for(self._ws.recv(), timeout=CLOSE_WAIT_S)
             if isinstance(message, bytes):
                 raise ServerError("a binary message came without its segment header", code="protocol_error")
             event = self._parse(message)
             if isinstance(event, Segment):
                 event = await self._segment_data(event)
+        except TimeoutError:
+            return None
         except ConnectionClosed as exc:
-            code, reason = _close_of(exc)
-            if code == 1000 or self.ended is not None or (exc.rcvd is None and exc.sent is not None):
+            code, _ = _close_of(exc)
+            if code == 1000 or (code == 1001 and self.ended is not None) or (exc.rcvd is None and exc.sent):
                 return None
-            raise error_from_close(code, reason=reason,
-                                   message=self.last_error.message if self.last_error else None) from None
+            raise self._close_error(exc) from None
         if isinstance(event, Ended):
-            self.ended = event
+            self.ended = self.ended or event
         elif isinstance(event, Error):
             self.last_error = event
         return event
 
+    def _close_error(self, exc: ConnectionClosed) -> LikenessAPIError:
+        """The error of a close, in the server's words where it sent some (its ``error``, else its ``ended``)."""
+        code, reason = _close_of(exc)
+        words = (self.last_error.message if self.last_error else None) or (self.ended.message if self.ended else None)
+        return error_from_close(code, reason=reason, message=words or None)
+
     def _parse(self, message: str) -> Event:
         try:
             body: Any = json.loads(message)
-            return cast(Event, _EVENTS[body["type"]].model_validate(body))
+            kind = body["type"]
+            if kind not in _EVENTS:  # a later protocol version's event: passed on, not refused
+                return Notice(type=str(kind), data=body)
+            return cast(Event, _EVENTS[kind].model_validate(body))
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             raise ServerError(f"the server sent a message the client does not read: {type(exc).__name__}",
                               code="protocol_error") from None
@@ -443,6 +462,7 @@ __all__ = [
     "Error",
     "Event",
     "LiveSession",
+    "Notice",
     "Pong",
     "Ready",
     "Segment",
