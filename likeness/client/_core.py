@@ -32,6 +32,8 @@ from likeness.client.errors import (
     ClientInputError,
     GenerationFailedError,
     IntegrityError,
+    LikenessAPIError,
+    RateLimitError,
     ServerError,
     WaitTimeoutError,
     error_from_response,
@@ -175,6 +177,10 @@ def _id(value: str) -> str:
     return value
 
 
+# Errors that ``wait()`` outlasts (a server restarting, a busy minute) until its deadline
+TRANSIENT = (ServerError, APIConnectionError, RateLimitError)
+
+
 class Poll:
     """``wait()``'s clock: how long to sleep before the next look, and what a final status means."""
 
@@ -186,16 +192,24 @@ class Poll:
         self.deadline = time.monotonic() + timeout_s
         self.timeout_s = timeout_s
 
-    def pause(self, job: Generation) -> float | None:
-        """None once ``job`` is released; raises if it failed or was cancelled, or past the deadline."""
-        if job.status == "released":
-            return None
-        if job.is_final:
-            raise GenerationFailedError(f"generation {job.id} was {job.status}: {job.error or 'no reason given'}",
-                                        generation=job, code=job.error_code or job.status)
+    def step(self, look: Generation | LikenessAPIError) -> Generation | float:
+        """The job once released, else the seconds to sleep; raises if it failed or was cancelled, or past the deadline.
+
+        ``look`` is the job, or a transient error (:data:`TRANSIENT`) met while asking for it: retried
+        after ``Retry-After`` or ``poll_s`` until the deadline, then raised.
+        """
         left = self.deadline - time.monotonic()
+        if isinstance(look, LikenessAPIError):
+            if left <= 0:
+                raise look
+            return min(look.retry_after_s or self.poll_s, left)
+        if look.status == "released":
+            return look
+        if look.is_final:
+            raise GenerationFailedError(f"generation {look.id} was {look.status}: {look.error or 'no reason given'}",
+                                        generation=look, code=look.error_code or look.status)
         if left <= 0:
-            raise WaitTimeoutError(f"generation {job.id} is still {job.status} after {self.timeout_s:g} s",
+            raise WaitTimeoutError(f"generation {look.id} is still {look.status} after {self.timeout_s:g} s",
                                    code="wait_timeout")
         return min(self.poll_s, left)
 
@@ -258,6 +272,7 @@ class Download:
 
 
 __all__ = [
+    "TRANSIENT",
     "USER_AGENT",
     "Call",
     "Controls",

@@ -35,6 +35,7 @@ import httpx
 
 from likeness.client import _core
 from likeness.client._core import Call, Controls, Download, M, Media, Poll
+from likeness.client.errors import LikenessAPIError
 from likeness.client.live import AudioChunk, LiveSession, Segment, run_session, stream_session
 from likeness.client.schemas import ConsentCheck, Generation, GenerationPage, Partner, SessionState, SessionTicket
 
@@ -92,11 +93,18 @@ class Client:
 
     def wait(self, generation_id: str, *, timeout_s: float = 600.0, poll_s: float = 1.0) -> Generation:
         """Poll until the job ends: the released job, or ``GenerationFailedError`` (failed or cancelled,
-        with the job's error) or ``WaitTimeoutError`` past ``timeout_s``."""
+        with the job's error) or ``WaitTimeoutError`` past ``timeout_s``. A server error, a broken
+        connection or a 429 on the way is retried (after its ``Retry-After``) until ``timeout_s``."""
         poll = Poll(generation_id, timeout_s=timeout_s, poll_s=poll_s)
-        while (pause := poll.pause(job := self.get_generation(generation_id))) is not None:
-            time.sleep(pause)
-        return job
+        while not isinstance(step := poll.step(self._look(generation_id)), Generation):
+            time.sleep(step)
+        return step
+
+    def _look(self, generation_id: str) -> Generation | LikenessAPIError:
+        try:
+            return self.get_generation(generation_id)
+        except _core.TRANSIENT as exc:
+            return exc
 
     def download(self, generation_id: str, *, dest: str | os.PathLike[str]) -> Path:
         """The released video, streamed to a temp file beside ``dest`` (a file, or a folder: ``{id}.mp4`` in it),
@@ -191,9 +199,15 @@ class AsyncClient:
     async def wait(self, generation_id: str, *, timeout_s: float = 600.0, poll_s: float = 1.0) -> Generation:
         """As :meth:`Client.wait` (sleeps with ``asyncio.sleep``)."""
         poll = Poll(generation_id, timeout_s=timeout_s, poll_s=poll_s)
-        while (pause := poll.pause(job := await self.get_generation(generation_id))) is not None:
-            await asyncio.sleep(pause)
-        return job
+        while not isinstance(step := poll.step(await self._look(generation_id)), Generation):
+            await asyncio.sleep(step)
+        return step
+
+    async def _look(self, generation_id: str) -> Generation | LikenessAPIError:
+        try:
+            return await self.get_generation(generation_id)
+        except _core.TRANSIENT as exc:
+            return exc
 
     async def download(self, generation_id: str, *, dest: str | os.PathLike[str]) -> Path:
         """As :meth:`Client.download`."""

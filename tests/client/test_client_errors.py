@@ -4,6 +4,8 @@ downloaded; a server that is not there is a connection error."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from gateway_factories import jpeg, needs_shared_data, register_consent
 from live_server import free_port
@@ -130,7 +132,11 @@ def test_a_job_that_is_not_released_cannot_be_waited_for_or_downloaded(idle_gate
 
 
 def test_a_server_that_is_not_there_is_a_connection_error(key):
-    with Client(base_url=f"http://127.0.0.1:{free_port()}", api_key=key, timeout=5) as client, \
-            pytest.raises(APIConnectionError) as caught:
-        client.me()
+    with Client(base_url=f"http://127.0.0.1:{free_port()}", api_key=key, timeout=5) as client:
+        with pytest.raises(APIConnectionError) as caught:
+            client.me()
+        started = time.monotonic()
+        with pytest.raises(APIConnectionError):  # wait() outlasts a server away until its deadline
+            client.wait("gen_" + "0" * 16, timeout_s=0.5, poll_s=0.1)
+    assert time.monotonic() - started >= 0.5
     assert caught.value.status is None and not _leaks(caught.value, key) and caught.value.__cause__ is None
