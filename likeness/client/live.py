@@ -433,8 +433,10 @@ async def run_session(audio_chunks: AsyncIterable[AudioChunk], *, ticket: Sessio
                       session_id: str | None = None, open_timeout_s: float = 30.0) -> AsyncIterator[Segment]:
     """Video segments from an async iterator of audio chunks: sends (then ``end``) while it receives.
 
-    Ends after the server's ``Ended`` (kept on the exception-free path as the generator's return);
-    raises the error of a refused handshake or an error close, or of the audio iterator itself.
+    Ends after the server's ``Ended``; raises the error of a refused handshake or an error close, or
+    the audio iterator's own exception. To stop early, break out of ``async with
+    contextlib.aclosing(run_session(…)) as segments`` so that the stream closes at once (a plain
+    ``break`` leaves that to the event loop's finaliser of async generators).
     """
     async with stream_session(ticket, base_url=base_url, session_id=session_id,
                               open_timeout_s=open_timeout_s) as live:
