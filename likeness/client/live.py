@@ -329,9 +329,10 @@ class LiveSession:
         return self._sent_s[-1]
 
     def audio_sent_at(self, seconds: float) -> float | None:
-        """When (``time.perf_counter()``) the audio up to ``seconds`` had been sent; None if not yet."""
-        index = bisect.bisect_left(self._sent_s, seconds)
-        return self._sent_at[index] if 0 < index < len(self._sent_at) else None
+        """When (``time.perf_counter()``) the audio up to ``seconds`` had been sent; None if not yet (or never:
+        speech the server spoke from text)."""
+        index = max(1, bisect.bisect_left(self._sent_s, seconds))
+        return self._sent_at[index] if index < len(self._sent_at) else None
 
     # -- receiving
 

@@ -126,9 +126,10 @@ def test_the_events_of_a_session_in_order_with_timings(gateway, acme, alice, ali
     segments = [e for e in events if isinstance(e, Segment)]
     assert len(segments) == ended.segments and sum(s.frames for s in segments) == ended.frames
     assert live.audio_sent_s == pytest.approx(1.0)
-    first = segments[0]
-    sent = live.audio_sent_at(first.start_s)
-    assert live.first_audio_at is not None and sent is not None and first.received_at > live.first_audio_at
+    first = segments[0]  # within the second of audio sent (the text's speech comes after it)
+    sent = live.audio_sent_at(first.start_s + first.duration_s)
+    assert live.audio_sent_at(0.0) == live.first_audio_at and live.audio_sent_at(1.5) is None
+    assert sent is not None and first.received_at > sent >= live.first_audio_at
 
 
 def test_the_token_opens_one_stream_and_a_wrong_one_none(gateway, acme, alice, alice_consent):
