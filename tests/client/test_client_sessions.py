@@ -28,6 +28,7 @@ from likeness.client import (
     Error,
     PayloadError,
     PermissionDeniedError,
+    Pong,
     Ready,
     ResourceNotFoundError,
     Segment,
@@ -225,6 +226,23 @@ def test_the_partner_ends_a_running_session(gateway, acme, alice, alice_consent,
     assert state.id == ticket.id and state.status == "streaming"
     assert isinstance(events[-1], Ended) and events[-1].reason == "ended_by_partner"
     assert events[-1].status == "released"
+
+
+def test_an_interrupt_and_a_ping_leave_the_session_going(gateway, acme, alice, alice_consent, pcm):
+    ticket = open_session(gateway, acme, consent_id=alice_consent, portrait=jpeg(alice.portraits[0]))
+
+    async def scenario():
+        async with stream_session(ticket, base_url=gateway.url) as live:
+            await live.send_audio(pcm)
+            await live.interrupt()  # what was not rendered yet is dropped
+            await live.ping()
+            await live.send_audio(pcm[: 8_000])
+            await live.end()
+            return [event async for event in live]
+
+    events = asyncio.run(scenario())
+    assert any(isinstance(e, Pong) for e in events)
+    assert isinstance(events[-1], Ended) and events[-1].reason == "client_ended" and events[-1].status == "released"
 
 
 def test_an_unknown_consent_opens_no_session(gateway, acme, alice):
