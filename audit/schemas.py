@@ -40,6 +40,8 @@ class AuditKind(StrEnum):
     GENERATION_FAILED = "generation.failed"
     GENERATION_CANCELLED = "generation.cancelled"
     GENERATION_OUTPUT_DELETED = "generation.output_deleted"
+    SESSION_OPENED = "session.opened"
+    SESSION_CLOSED = "session.closed"
     CONSENT_GRANTED = "consent.granted"
     CONSENT_REVOKED = "consent.revoked"
     CONSENT_ERASED = "consent.erased"

@@ -132,6 +132,7 @@ class ConsentGeneration(SQLModel, table=True):
     watermark_id: str | None = Field(default=None, max_length=16)
     partner: str = Field(max_length=100)
     purpose: str = Field(max_length=64)
+    kind: str = Field(default="video", max_length=8, description="video (a job), or live (a live session)")
     created_at: datetime = Field(default_factory=_now)
 
 

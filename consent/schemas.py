@@ -204,6 +204,7 @@ class GenerationPublic(BaseModel):
     partner: str
     purpose: str
     created_at: datetime
+    kind: str = Field(default="video", description="video (a job), or live (a live session, streamed as it was made)")
     output_deleted_at: datetime | None = None
     output_deleted_reason: str | None = None
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 from sqlalchemy import delete, text, update
@@ -532,7 +532,7 @@ class ConsentService:
             deleted = {d.generation_id: d for d in session.exec(select(ConsentOutputDeletion).where(
                 ConsentOutputDeletion.consent_id == consent_id))}
             return [GenerationPublic(generation_id=r.generation_id, watermark_id=r.watermark_id, partner=r.partner,
-                                     purpose=r.purpose, created_at=r.created_at,
+                                     purpose=r.purpose, created_at=r.created_at, kind=r.kind,
                                      output_deleted_at=_deleted_at(deleted.get(r.generation_id)),
                                      output_deleted_reason=_deleted_reason(deleted.get(r.generation_id)))
                     for r in rows]
@@ -660,9 +660,11 @@ class ConsentService:
         partner: str,
         purpose: str,
         watermark_id: str | None = None,
+        kind: Literal["video", "live"] = "video",
         at: datetime | None = None,
     ) -> GenerationPublic:
-        """Record a released generation of the subject's likeness, for their management page."""
+        """Record a use of the subject's likeness for their management page: a released video, or a live session
+        that streamed (``kind="live"``, recorded at its close whether or not its recording was kept)."""
         moment = _aware(at, self._clock)
         if not isinstance(generation_id, str) or not _GENERATION_ID.match(generation_id):
             raise ConsentInputError(f"not a generation id: {generation_id!r} (expected gen_ + 16 hex digits)")
@@ -677,11 +679,11 @@ class ConsentService:
             if known.first() is not None:
                 raise ConsentConflictError(f"generation {generation_id} is already recorded")
             row = ConsentGeneration(consent_id=consent_id, generation_id=generation_id, watermark_id=watermark_id,
-                                    partner=partner, purpose=purpose, created_at=moment)
+                                    partner=partner, purpose=purpose, kind=kind, created_at=moment)
             session.add(row)
             session.commit()
         return GenerationPublic(generation_id=generation_id, watermark_id=watermark_id, partner=partner,
-                                purpose=purpose, created_at=moment)
+                                purpose=purpose, created_at=moment, kind=kind)
 
     def withdrawn_among(self, consent_ids: Sequence[str]) -> dict[str, ConsentStatus]:
         """Which of ``consent_ids`` are revoked or erased now (``revoked`` / ``erased``), signatures verified.

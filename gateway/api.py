@@ -176,7 +176,7 @@ def _out(job: GenerationJob) -> GenerationOut:
     )
 
 
-async def _read(upload: UploadFile, *, limit: int, role: str) -> MediaUpload:
+async def read_upload(upload: UploadFile, *, limit: int, role: str) -> MediaUpload:
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise Refusal(f"the {role} file is larger than {limit} bytes", status=413, code=f"{role}_too_large")
@@ -214,8 +214,8 @@ async def create_generation(
     limit = rt.settings.max_upload_bytes
     request = GenerationRequest(
         consent_id=consent_id, purpose=purpose,
-        portrait=await _read(portrait, limit=limit, role="portrait"),
-        audio=await _read(audio, limit=limit, role="audio"),
+        portrait=await read_upload(portrait, limit=limit, role="portrait"),
+        audio=await read_upload(audio, limit=limit, role="audio"),
         controls={"emotion": emotion, "gaze": gaze, "intensity": intensity, "zoom": zoom, "still_head": still_head,
                   "seed": seed},
         transcript=transcript, idempotency_key=idempotency_key,
@@ -337,4 +337,4 @@ def _snake(name: str) -> str:
     return out.removesuffix("_error")
 
 
-__all__ = ["error_body", "error_response", "router"]
+__all__ = ["ERRORS", "DecisionOut", "error_body", "error_response", "partner", "read_upload", "router", "runtime"]

@@ -28,7 +28,9 @@ from audit import AuditKind
 from gateway.api import error_response
 from gateway.api import router as api_router
 from gateway.edge import Edge, edge_key
+from gateway.playground import router as playground_router
 from gateway.runtime import Runtime
+from gateway.sessions_api import router as sessions_router
 from gateway.settings import Settings
 from generations import Recovery
 from likeness import LikenessError, __version__
@@ -74,8 +76,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_jobs: 
     app.state.runtime = rt
     key = edge_key(settings)
     app.include_router(api_router)
+    app.include_router(sessions_router)
     _mount_portal(app, rt, pow_key=key)
     _mount_admin(app, settings)
+    app.include_router(playground_router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -10,6 +10,8 @@ embedded consumer of ``likeness serve``, or ``likeness worker``.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +35,7 @@ from generations import (
     grant_logged,
     secure_data_dir,
 )
+from generations.sessions import SessionStore
 from likeness.files import private_dir
 from partners import PartnerService, RateLimiter
 from policy import PolicySet, load_policies
@@ -54,6 +57,7 @@ class Runtime:
     audit_log: AuditLog
     queue: JobQueue
     gate: Gate
+    sessions: SessionStore
     worker: GenerationWorker | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -68,14 +72,15 @@ class Runtime:
         audit_log = AuditLog(engine, signing_key=AuditKey.from_file(settings.resolved_audit_signing_key_file))
         jobs = JobStore(engine)
         blobs = BlobStore(settings.data_dir)
+        sessions = SessionStore(engine)
         queue = queue or JobQueue.open(redis_url=settings.redis_url, sqlite_path=settings.jobs_db_path)
         gate = Gate(jobs=jobs, rates=RateLimiter(engine), blobs=blobs, registry=registry, identity=identity,
                     policies=policies, queue=queue, audit=audit_sink(audit_log, role="partner"),
                     max_media_seconds=settings.max_media_seconds, max_upload_bytes=settings.max_upload_bytes,
-                    grant_logged=lambda consent: grant_logged(audit_log, consent))
+                    grant_logged=lambda consent: grant_logged(audit_log, consent), sessions=sessions)
         runtime = cls(settings=settings, engine=engine, jobs=jobs, blobs=blobs, registry=registry,
                       identity=identity, partners=PartnerService(engine), policies=policies, audit_log=audit_log,
-                      queue=queue, gate=gate)
+                      queue=queue, gate=gate, sessions=sessions)
         if with_worker:
             runtime.attach_worker()
         return runtime
@@ -118,6 +123,8 @@ def audit_sink(log: AuditLog, *, role: str, worker_name: Callable[[], str | None
             actor = f"partner:{partner}/key:{facts.get('api_key_id')}"
         elif name is not None:
             actor = f"worker:{name}"
+        elif role == "server":
+            actor = f"server:{SERVER_NAME}"
         else:
             actor = role
         consent_id = facts.pop("consent_id", None)
@@ -127,6 +134,8 @@ def audit_sink(log: AuditLog, *, role: str, worker_name: Callable[[], str | None
 
     return record
 
+
+SERVER_NAME = f"{socket.gethostname()}:{os.getpid()}"  # this process, as audit entries of live sessions name it
 
 PUBLIC_FILES = ("keys/root.pem", "keys/issuing.pem", "keys/signing.pem", "keys/chain.pem")  # certificates
 

@@ -46,8 +46,10 @@ def register(app: typer.Typer) -> None:
                    f"jobs: {'in the server' if run_jobs else 'external workers'}, queue: {runtime.queue.backend}, "
                    f"generator: {settings.generator_backend})",
                    err=True)
+        from gateway.sessions_api import WS_MAX_BYTES
+
         common: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "access_log": False,
-                                  "proxy_headers": False, "server_header": False}
+                                  "proxy_headers": False, "server_header": False, "ws_max_size": WS_MAX_BYTES}
         if workers == 1:
             uvicorn.run(create_app(settings, runtime=runtime, run_jobs=run_jobs), **common)
             return

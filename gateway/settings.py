@@ -11,6 +11,7 @@ reads the environment itself.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +67,18 @@ class Settings(BaseSettings):
                                   "yes unless LIKENESS_REDIS_URL is set (`likeness serve --jobs/--no-jobs`).")
     job_lease_s: float = Field(default=120.0, ge=1.0, description="A running job's lease; renewed while it renders.")
     recover_every_s: float = Field(default=15.0, ge=0.2, description="How often workers look for lost jobs.")
+
+    # Live sessions (docs/sessions.md): rendered in the server process that holds the stream.
+    live_max_sessions: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=0,
+                                   description="Live sessions streaming at once per server process (0: none); "
+                                   "more are refused with 503 live_capacity. Default: one per CPU core.")
+    live_max_seconds: float = Field(default=600.0, gt=0, le=3600, description="Longest live session, seconds of audio.")
+    live_segment_seconds: float = Field(default=0.5, ge=0.2, le=2.0, description="Default segment length, seconds.")
+    live_token_ttl_s: float = Field(default=120.0, ge=5, le=3600, description="How long a session token may wait "
+                                    "before its stream connects.")
+    live_idle_timeout_s: float = Field(default=30.0, ge=1, description="A stream without any message this long ends.")
+    live_max_ahead_s: float = Field(default=2.0, ge=0.2, le=30, description="How far ahead of real time a client's "
+                                    "speech is read; beyond it the server stops reading (TCP backpressure).")
 
     # Uploads (partner API and consent portal): refused before they are read in full.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="Largest accepted upload, bytes.")

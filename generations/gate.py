@@ -32,8 +32,9 @@ from faces import IdentityBackend, require_calibration
 from faces.errors import FaceTooSmallError, MultipleFacesError, NoFaceError
 from generations.errors import QuotaExceeded, Refusal
 from generations.jobs import JobCreate, JobStore
-from generations.models import GenerationJob
+from generations.models import GenerationJob, LiveSessionRow
 from generations.queue import JobQueue
+from generations.sessions import SessionCreate, SessionStore, new_session_token
 from generations.storage import BlobStore
 from generator import Controls, GeneratorError
 from likeness import LikenessError
@@ -55,6 +56,8 @@ from provenance import generation_id_for, new_watermark_id
 
 logger = logging.getLogger(__name__)
 
+
+LIVE_AUDIO_MIME = "audio/L16;rate=16000"  # a live session's streamed speech (RFC 2586 linear PCM)
 
 # Uploads are decoded in a confined child: a decoder crash, a bomb or a hang refuses one request.
 SANDBOX = Sandbox()
@@ -80,6 +83,26 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class SessionRequest:
+    """A live session's opening: the job's request without the audio, which is streamed."""
+
+    consent_id: str
+    purpose: str
+    portrait: MediaUpload
+    max_seconds: float
+    segment_seconds: float
+    token_ttl_s: float
+    controls: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    job: GenerationJob
+    session: LiveSessionRow
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class ConsentCheck:
     decision: Decision
     consent: ConsentPublic
@@ -100,6 +123,7 @@ class Gate:
         max_media_seconds: float,
         max_upload_bytes: int,
         grant_logged: Callable[[ConsentPublic], bool],
+        sessions: SessionStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.jobs = jobs
@@ -113,6 +137,7 @@ class Gate:
         self.max_media_seconds = max_media_seconds
         self.max_upload_bytes = max_upload_bytes
         self.grant_logged = grant_logged  # whether the audit log holds the consent's grant (generations.crosscheck)
+        self.sessions = sessions
         self.clock = clock
 
     # ------------------------------------------------------------------ rate limit
@@ -157,14 +182,74 @@ class Gate:
             self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=[refusal.code],
                        message=str(refusal)[:300])
             raise
-        consent = self._consent(caller, consent_id=request.consent_id, purpose=request.purpose,
+        consent, decision, decided_on = self._decide(caller, consent_id=request.consent_id, purpose=request.purpose,
+                                                     portrait_rgb=portrait_rgb, facts=facts)
+        return self._accept(caller, request, consent=consent, decision=decision, controls=controls,
+                            request_sha=request_sha, kinds=(portrait_kind, audio_kind), facts=facts,
+                            decided_on=decided_on)
+
+    def open_session(self, caller: AuthenticatedPartner, request: SessionRequest, *, server: str) -> OpenedSession:
+        """The job's checks for a live session (portrait, consent, identity, quota, policy), all logged; when
+        allowed, its ``live`` job (running, held by ``server`` until the token expires) and its token."""
+        if self.sessions is None:
+            raise Refusal("live sessions are not served here", status=404, code="not_found")
+        facts = {**_caller(caller), "consent_id": request.consent_id, "purpose": request.purpose,
+                 "portrait_sha256": _sha(request.portrait.data), "live": True}
+        try:
+            portrait_kind, portrait_rgb = self._portrait(request.portrait)
+            controls = _controls(request.controls)
+        except Refusal as refusal:
+            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=[refusal.code],
+                       message=str(refusal)[:300])
+            raise
+        consent, decision, decided_on = self._decide(caller, consent_id=request.consent_id, purpose=request.purpose,
+                                                     portrait_rgb=portrait_rgb, facts=facts)
+        job_id = generation_id_for(new_watermark_id())
+        self.blobs.put_input(job_id, name=f"portrait.{portrait_kind.value}", data=request.portrait.data)
+        token = new_session_token()
+        body = {"live": True, "consent_id": request.consent_id, "purpose": request.purpose,
+                "portrait": facts["portrait_sha256"], "controls": controls, "nonce": _sha(token.encode())}
+        try:
+            job = self.jobs.create(JobCreate(
+                id=job_id, partner_id=caller.partner.id, partner_name=caller.partner.name, api_key_id=caller.key_id,
+                consent_id=consent.id, consent_revision=consent.revision, purpose=request.purpose,
+                request_sha256=hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+                portrait_sha256=facts["portrait_sha256"], audio_sha256=_sha(b""), portrait_mime=portrait_kind.mime_type,
+                audio_mime=LIVE_AUDIO_MIME, policy_version=decision.policy_version, controls=controls,
+                decision={"allowed": True, "reasons": [r.id for r in decision.reasons],
+                          "policy_version": decision.policy_version, **_request_facts(decided_on)},
+                live_server=server, live_lease_s=request.token_ttl_s + 30,
+            ), quota_limit=caller.partner.quota, quota_period=caller.partner.quota_period)
+            row = self.sessions.create(SessionCreate(
+                id=job.id, partner_id=caller.partner.id, token=token, ttl_s=request.token_ttl_s,
+                max_seconds=request.max_seconds, segment_seconds=request.segment_seconds))
+        except QuotaExceeded as exc:
+            self.blobs.drop_inputs(job_id)
+            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=["quota-exhausted"],
+                       message="a concurrent request took the last of the quota",
+                       policy_version=decision.policy_version)
+            raise Refusal(str(exc), status=429, code="quota_exhausted", policy_version=decision.policy_version,
+                          reasons=(Reason("quota-exhausted", str(exc)),), retry_after_s=3600) from exc
+        except BaseException:
+            self.blobs.drop_inputs(job_id)
+            raise
+        self.audit(AuditKind.SESSION_OPENED, **_caller(caller), generation_id=job.id, consent_id=consent.id,
+                   purpose=request.purpose, token_expires_at=row.token_expires_at.isoformat(),
+                   max_seconds=row.max_seconds, segment_seconds=row.segment_seconds, server=server)
+        return OpenedSession(job=job, session=row, token=token)
+
+    def _decide(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, portrait_rgb: Any,
+                facts: dict[str, Any]) -> tuple[ConsentPublic, Decision, PolicyRequest]:
+        """Consent, identity, quota and policy for a generation (a job or a live session); logged, and
+        a :class:`Refusal` unless allowed."""
+        consent = self._consent(caller, consent_id=consent_id, purpose=purpose,
                                 action=AuditKind.GENERATION_DECIDED, facts=facts)
         now = self.clock()
-        identity = self._identity(consent, portrait_rgb, facts=facts, partner=caller, purpose=request.purpose)
+        identity = self._identity(consent, portrait_rgb, facts=facts, partner=caller, purpose=purpose)
         used, frees_at = self.jobs.quota_used(caller.partner.id, period=caller.partner.quota_period)
         policy_request = PolicyRequest(
             action=Action.GENERATE, partner=partner_facts(caller.partner), consent=consent_facts(consent),
-            purpose=request.purpose, now=now, identity=identity,
+            purpose=purpose, now=now, identity=identity,
             quota=QuotaFacts(used=used, limit=caller.partner.quota))
         decision = decide(policy_request, policies=self.policies)
         scores = {} if identity is None else {"similarity": round(identity.similarity, 4),
@@ -179,9 +264,7 @@ class Gate:
             raise Refusal(_summary(decision), status=429 if only_quota else 403,
                           code="quota_exhausted" if only_quota else "policy_denied", reasons=decision.reasons,
                           policy_version=decision.policy_version, retry_after_s=retry if only_quota else None)
-        return self._accept(caller, request, consent=consent, decision=decision, controls=controls,
-                            request_sha=request_sha, kinds=(portrait_kind, audio_kind), facts=facts,
-                            decided_on=policy_request)
+        return consent, decision, policy_request
 
     def _accept(self, caller: AuthenticatedPartner, request: GenerationRequest, *, consent: ConsentPublic,
                 decision: Decision, controls: dict[str, Any], request_sha: str, kinds: tuple[Any, Any],
@@ -224,22 +307,13 @@ class Gate:
     # ------------------------------------------------------------------ the checks
 
     def _media(self, request: GenerationRequest) -> tuple[Any, Any, Any]:
-        for role, upload in (("portrait", request.portrait), ("audio", request.audio)):
-            if not upload.data:
-                raise Refusal(f"the {role} file is empty", status=422, code=f"{role}_empty")
-            if len(upload.data) > self.max_upload_bytes:
-                raise Refusal(f"the {role} file is larger than {self.max_upload_bytes} bytes", status=413,
-                              code=f"{role}_too_large")
-        try:
-            portrait_kind = sniff_bytes(request.portrait.data[:4096])
-            if not portrait_kind.is_image:
-                raise Refusal(f"the portrait must be a JPEG, PNG or WebP image, not {portrait_kind.description}",
-                              status=415, code="portrait_type")
-            portrait = SANDBOX.read_image(request.portrait.data)
-        except MediaTooLargeError as exc:
-            raise Refusal(f"the portrait is too large: {exc}", status=413, code="portrait_too_large") from exc
-        except MediaError as exc:
-            raise Refusal(f"the portrait could not be read: {exc}", status=422, code="portrait_unreadable") from exc
+        portrait_kind, portrait = self._portrait(request.portrait)
+        upload = request.audio
+        if not upload.data:
+            raise Refusal("the audio file is empty", status=422, code="audio_empty")
+        if len(upload.data) > self.max_upload_bytes:
+            raise Refusal(f"the audio file is larger than {self.max_upload_bytes} bytes", status=413,
+                          code="audio_too_large")
         try:
             audio_kind = sniff_bytes(request.audio.data[:4096])
             if audio_kind.is_image:
@@ -258,6 +332,24 @@ class Gate:
         if audio.duration_s < 0.5:
             raise Refusal("the audio is shorter than half a second", status=422, code="audio_too_short")
         return portrait_kind, audio_kind, portrait
+
+    def _portrait(self, upload: MediaUpload) -> tuple[Any, Any]:
+        """The portrait's kind and RGB pixels (decoded in the sandbox), or the refusal that says what is wrong."""
+        if not upload.data:
+            raise Refusal("the portrait file is empty", status=422, code="portrait_empty")
+        if len(upload.data) > self.max_upload_bytes:
+            raise Refusal(f"the portrait file is larger than {self.max_upload_bytes} bytes", status=413,
+                          code="portrait_too_large")
+        try:
+            portrait_kind = sniff_bytes(upload.data[:4096])
+            if not portrait_kind.is_image:
+                raise Refusal(f"the portrait must be a JPEG, PNG or WebP image, not {portrait_kind.description}",
+                              status=415, code="portrait_type")
+            return portrait_kind, SANDBOX.read_image(upload.data)
+        except MediaTooLargeError as exc:
+            raise Refusal(f"the portrait is too large: {exc}", status=413, code="portrait_too_large") from exc
+        except MediaError as exc:
+            raise Refusal(f"the portrait could not be read: {exc}", status=422, code="portrait_unreadable") from exc
 
     def _consent(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, action: AuditKind,
                  facts: dict[str, Any] | None = None) -> ConsentPublic:
@@ -394,4 +486,5 @@ def _request_sha256(request: GenerationRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-__all__ = ["ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "consent_facts", "partner_facts", "redecide"]
+__all__ = ["LIVE_AUDIO_MIME", "ConsentCheck", "Gate", "GenerationRequest", "MediaUpload", "OpenedSession",
+           "SessionRequest", "consent_facts", "partner_facts", "redecide"]

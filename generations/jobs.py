@@ -43,7 +43,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from generations.errors import JobStoreError, QuotaExceeded
-from generations.models import COUNTS_TOWARDS_QUOTA, FINAL, GenerationJob, JobStatus, _now
+from generations.models import (
+    COUNTS_TOWARDS_QUOTA,
+    FINAL,
+    GenerationJob,
+    JobKind,
+    JobStatus,
+    LiveSessionRow,
+    SessionState,
+    _now,
+)
 from likeness.db import store_session
 
 MAX_ATTEMPTS = 3
@@ -70,6 +79,8 @@ class JobCreate:
     controls: dict[str, Any] | None = None
     transcript: str | None = None
     decision: dict[str, Any] | None = None
+    live_server: str | None = None  # a live session's job: running at once in this server, never queued
+    live_lease_s: float = 0.0
 
 
 class JobStore:
@@ -110,6 +121,9 @@ class JobStore:
             audio_mime=job.audio_mime, policy_version=job.policy_version, decision=dict(job.decision or {}),
             status=JobStatus.QUEUED, created_at=now, updated_at=now,
         )
+        if job.live_server is not None:  # held by the server that will hold its stream, under a lease it renews
+            row.kind, row.status, row.attempts, row.worker = JobKind.LIVE, JobStatus.RUNNING, 1, job.live_server[:80]
+            row.lease_until, row.started_at = now + timedelta(seconds=job.live_lease_s), now
         with self._session() as session:
             self._lock_partner(session, job.partner_id)
             if quota_limit is not None and quota_period is not None:
@@ -221,6 +235,7 @@ class JobStore:
         with self._session() as session:
             result = session.exec(update(GenerationJob).where(
                 col(GenerationJob.id) == job_id, claimable, col(GenerationJob.attempts) < MAX_ATTEMPTS,
+                col(GenerationJob.kind) == JobKind.BATCH,
             ).values(status=JobStatus.RUNNING, attempts=GenerationJob.attempts + 1, worker=worker[:80],
                      lease_until=now + timedelta(seconds=lease_s), started_at=now, updated_at=now))
             session.commit()
@@ -256,15 +271,30 @@ class JobStore:
     def stale(self, *, queued_for: timedelta) -> tuple[list[str], list[str]]:
         """Jobs to hand to the queue again: queued and never picked up, or running under an expired lease.
 
-        Also fails jobs whose lease expired on their last attempt (the worker died every time).
-        Returns (ids to enqueue, ids failed now).
+        Also fails jobs whose lease expired on their last attempt (the worker died every time), and
+        live sessions whose server stopped renewing their lease (``session_lost``: a stream cannot be
+        resumed elsewhere). Returns (ids to enqueue, ids failed now).
         """
         now = self._clock()
         with self._session() as session:
             queued = session.exec(select(GenerationJob.id).where(
                 GenerationJob.status == JobStatus.QUEUED, col(GenerationJob.updated_at) < now - queued_for)).all()
             expired = session.exec(select(GenerationJob.id, GenerationJob.attempts).where(
-                GenerationJob.status == JobStatus.RUNNING, col(GenerationJob.lease_until) < now)).all()
+                GenerationJob.status == JobStatus.RUNNING, col(GenerationJob.lease_until) < now,
+                col(GenerationJob.kind) == JobKind.BATCH)).all()
+            lost = list(session.exec(select(GenerationJob.id).where(
+                GenerationJob.status == JobStatus.RUNNING, col(GenerationJob.lease_until) < now,
+                col(GenerationJob.kind) == JobKind.LIVE)).all())
+            if lost:
+                session.exec(update(GenerationJob).where(
+                    col(GenerationJob.id).in_(lost), col(GenerationJob.status) == JobStatus.RUNNING,
+                    col(GenerationJob.lease_until) < now,
+                ).values(status=JobStatus.FAILED, error_code="session_lost", finished_at=now, updated_at=now,
+                         error="the server holding the live session stopped renewing it"))
+                session.exec(update(LiveSessionRow).where(
+                    col(LiveSessionRow.id).in_(lost), col(LiveSessionRow.state) != SessionState.CLOSED,
+                ).values(state=SessionState.CLOSED, end_reason="session_lost", closed_at=now))
+                session.commit()
             dead = [job_id for job_id, attempts in expired if attempts >= MAX_ATTEMPTS]
             if dead:
                 session.exec(update(GenerationJob).where(
@@ -274,7 +304,7 @@ class JobStore:
                          error=f"the worker stopped responding on each of {MAX_ATTEMPTS} attempts"))
                 session.commit()
         retry = [job_id for job_id, attempts in expired if attempts < MAX_ATTEMPTS]
-        return list(queued) + retry, dead
+        return list(queued) + retry, dead + lost
 
 
 def _aware(moment: datetime) -> datetime:

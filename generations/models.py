@@ -3,7 +3,10 @@
 ::
 
     generation_jobs   one accepted request: who, which consent and revision, the inputs' hashes, the
-                      policy decision, status, attempts and lease, and what was released (migration 0005)
+                      policy decision, status, attempts and lease, and what was released (migration 0005);
+                      ``kind`` ``live`` for a live session's generation (migration 0010)
+    live_sessions     a live session's stream: the token's hash and expiry, limits, its state, and at
+                      close the segments, frames, audio and the segments' hash chain (migration 0010)
 
 >>> from generations.models import FINAL, JobStatus
 >>> JobStatus.RELEASED in FINAL, JobStatus.RUNNING in FINAL
@@ -34,6 +37,17 @@ FINAL = frozenset({JobStatus.RELEASED, JobStatus.CANCELLED, JobStatus.FAILED})
 COUNTS_TOWARDS_QUOTA = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RELEASED)
 
 
+class JobKind(StrEnum):
+    BATCH = "batch"  # queued, run by a worker from stored inputs
+    LIVE = "live"  # a live session: rendered in the server that holds its stream, never queued
+
+
+class SessionState(StrEnum):
+    OPEN = "open"  # the token is issued; the stream has not connected
+    STREAMING = "streaming"  # the stream is connected (the token is spent)
+    CLOSED = "closed"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -48,6 +62,7 @@ class GenerationJob(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=20, description="gen_ + 16 hex digits = the watermark id")
+    kind: str = Field(default=JobKind.BATCH, max_length=8, description="batch, or live (a live session)")
     partner_id: str = Field(max_length=40)
     partner_name: str = Field(max_length=100, description="what consents name the partner by")
     api_key_id: str = Field(max_length=40)
@@ -83,4 +98,27 @@ class GenerationJob(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
-__all__ = ["COUNTS_TOWARDS_QUOTA", "FINAL", "GenerationJob", "JobStatus"]
+class LiveSessionRow(SQLModel, table=True):
+    """A live session's stream; its generation is the ``generation_jobs`` row with the same id."""
+
+    __tablename__ = "live_sessions"
+
+    id: str = Field(primary_key=True, max_length=20, description="the generation id")
+    partner_id: str = Field(max_length=40, index=True)
+    token_sha256: str = Field(max_length=64, unique=True, description="SHA-256 of the session token (never the token)")
+    token_expires_at: datetime
+    state: str = Field(default=SessionState.OPEN, max_length=16, index=True)
+    max_seconds: float
+    segment_seconds: float
+    server: str | None = Field(default=None, max_length=80, description="the process that holds the stream")
+    created_at: datetime = Field(default_factory=_now)
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    end_reason: str | None = Field(default=None, max_length=40)
+    segments: int = 0
+    frames: int = 0
+    audio_seconds: float = 0.0
+    chain_head: str | None = Field(default=None, max_length=64)
+
+
+__all__ = ["COUNTS_TOWARDS_QUOTA", "FINAL", "GenerationJob", "JobKind", "JobStatus", "LiveSessionRow", "SessionState"]

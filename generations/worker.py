@@ -327,7 +327,7 @@ class GenerationWorker:
         for job_id in dead:
             job = self.jobs.get(job_id)
             if job is not None:
-                self.audit(AuditKind.GENERATION_FAILED, **self._facts(job), error="worker_lost")
+                self.audit(AuditKind.GENERATION_FAILED, **self._facts(job), error=job.error_code or "worker_lost")
                 self.blobs.drop_inputs(job_id)
         for job_id in again:
             enqueue(job_id)

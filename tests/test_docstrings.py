@@ -81,6 +81,7 @@ MODULES = [
     "gateway.settings",
     "gateway.errors",
     "gateway.db",
+    "gateway.playground",
     "consent.portal",
     "consent.portal._pow",
     "gateway.edge",

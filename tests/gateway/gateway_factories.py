@@ -26,6 +26,7 @@ from consent import ConsentScope
 from faces import embed_face
 from gateway.app import create_app
 from gateway.runtime import Runtime, ensure_keys
+from gateway.sessions_api import WS_MAX_BYTES
 from gateway.settings import Settings
 from generations import log_grant
 from media import iter_frames, probe_video
@@ -58,7 +59,8 @@ def live_gateway(settings: Settings, *, run_jobs: bool = True) -> Iterator[LiveG
     ensure_keys(settings)
     runtime = Runtime.build(settings, with_worker=run_jobs)
     app = create_app(settings, runtime=runtime, run_jobs=run_jobs)
-    with serve_in_thread(app, lifespan="on", name="gateway", start_timeout_s=60, stop_timeout_s=30) as url:
+    with serve_in_thread(app, lifespan="on", name="gateway", start_timeout_s=60, stop_timeout_s=30,
+                         ws_max_size=WS_MAX_BYTES) as url:
         yield LiveGateway(url=url, runtime=runtime, settings=settings)
 
 
