@@ -133,9 +133,15 @@ class SessionState(_Model):
 
     id: str
     status: str
-    segments: int | None = None
-    audio_seconds: float | None = None
+    consent_id: str | None = None
+    purpose: str | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
     end_reason: str | None = None
+    segments: int | None = None
+    frames: int | None = None
+    audio_seconds: float | None = None
+    chain_head: str | None = None
     generation_status: str | None = None
     video_url: str | None = None
 

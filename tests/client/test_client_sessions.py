@@ -223,9 +223,14 @@ def test_the_partner_ends_a_running_session(gateway, acme, alice, alice_consent,
         return ticket, state, events
 
     ticket, state, events = asyncio.run(scenario())
-    assert state.id == ticket.id and state.status == "streaming"
+    assert state.id == ticket.id and state.status == "streaming" and state.consent_id == alice_consent
     assert isinstance(events[-1], Ended) and events[-1].reason == "ended_by_partner"
     assert events[-1].status == "released"
+    with Client(base_url=gateway.url, api_key=acme) as client:
+        closed = client.get_session(ticket.id)
+    assert closed.status == "closed" and closed.end_reason == "ended_by_partner"
+    assert closed.generation_status == "released" and closed.video_url == f"/v1/generations/{ticket.id}/video"
+    assert closed.segments == sum(isinstance(e, Segment) for e in events) and closed.chain_head
 
 
 def test_an_interrupt_and_a_ping_leave_the_session_going(gateway, acme, alice, alice_consent, pcm):
