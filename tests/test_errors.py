@@ -18,9 +18,10 @@ import pytest
 
 from likeness.errors import LikenessError
 
-MODULES = ["likeness.errors", "likeness.db", "audit.errors", "consent.errors", "detector.errors", "faces.errors",
-           "gateway.errors", "generations.errors", "generator.errors", "media.errors", "partners.errors",
-           "policy.errors", "provenance.errors", "provenance.repository", "speech.errors"]
+MODULES = ["likeness.errors", "likeness.db", "likeness.client.errors", "audit.errors", "consent.errors",
+           "detector.errors", "faces.errors", "gateway.errors", "generations.errors", "generator.errors",
+           "media.errors", "partners.errors", "policy.errors", "provenance.errors", "provenance.repository",
+           "speech.errors"]
 PACKAGES = ["likeness", "media", "speech", "faces", "policy", "consent", "audit", "generator", "provenance",
             "detector", "partners", "generations"]
 
