@@ -61,12 +61,13 @@ def pct(values: list[float], q: float) -> float:
 
 def offline(portrait: Path, pcm: bytes, *, settings: Settings) -> dict[str, float]:
     """The offline path on the same inputs: frames/s and CPU s per second of video."""
+    from sqlmodel import SQLModel, create_engine
+
     from gateway.deps import provenance_identity
     from generator import get_generator
     from media import Audio, read_image
     from provenance import ManifestRepository, init_identity, release
     from provenance.samples import selftest_claim
-    from sqlmodel import SQLModel, create_engine
 
     init_identity(settings.keys_dir)
     identity = provenance_identity(settings)

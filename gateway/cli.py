@@ -146,8 +146,9 @@ def demo(
     zoom: Annotated[float, typer.Option(help="Head size in the frame, 0.8 to 1.25.")] = 1.0,
     still_head: Annotated[bool, typer.Option("--still-head", help="No head motion.")] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of the motion (same seed, same motion).")] = None,
-    live: Annotated[bool, typer.Option("--live", help="A live session instead: a local server, the speech streamed "
-                                       "over a WebSocket in real time, signed segments back (docs/sessions.md).")] = False,
+    live: Annotated[bool, typer.Option(
+        "--live", help="A live session instead: a local server, the speech streamed over a WebSocket in real time, "
+        "signed segments back (docs/sessions.md).")] = False,
     segments: Annotated[Path | None, typer.Option("--segments", help="With --live: keep the segments received "
                                                   "in this folder.", file_okay=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

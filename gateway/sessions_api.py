@@ -180,7 +180,8 @@ async def open_session(
     still_head: Annotated[bool | None, Form()] = None,
     seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
     max_seconds: Annotated[float | None, Form(gt=0, description="the session's length limit, seconds")] = None,
-    segment_seconds: Annotated[float | None, Form(ge=0.08, le=2.0, description="segment length, seconds (the first segment is one frame)")] = None,
+    segment_seconds: Annotated[float | None, Form(
+        ge=0.08, le=2.0, description="segment length, seconds (the first segment is one frame)")] = None,
 ) -> OpenedOut:
     """Open a live session: the gate of a job (consent, identity match, policy, quota), then a session token for
     the client that streams (docs/sessions.md). The session counts as one generation of the quota."""

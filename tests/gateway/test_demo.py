@@ -147,3 +147,32 @@ def test_audio_that_is_not_audio_is_refused(tmp_path):
     done = run(tmp_path / "var", "demo", "--audio", str(picture))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error:")
+
+
+def test_demo_live_streams_through_a_real_websocket_and_reports_what_the_client_measured(tmp_path):
+    data_dir, out, segments = tmp_path / "var", tmp_path / "live.mp4", tmp_path / "segments"
+    done = run(data_dir, "demo", "--live", "--out", str(out), "--segments", str(segments), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    summary = json.loads(done.stdout)
+    live = summary["live"]
+    assert summary["output"] == str(out) and summary["generation_id"].startswith("gen_")
+    assert set(live) >= {"first_frame_ms", "latency_p50_ms", "latency_p95_ms", "frames", "audio_seconds",
+                         "wall_seconds"}
+    assert 0 < live["first_frame_ms"] < live["latency_p95_ms"] and live["latency_p50_ms"] <= live["latency_p95_ms"]
+    assert live["wall_seconds"] >= live["audio_seconds"] > 5.0  # streamed in real time: never faster than the speech
+    assert live["frames"] == round(live["audio_seconds"] * 25 + 0.499)  # every frame of the speech came back
+    anchors = (data_dir / "keys" / "root.pem").read_bytes()
+    recording = verify_mp4(out, trust_anchors_pem=anchors)
+    assert recording.state == "trusted" and recording.generation_id == summary["generation_id"]
+    assert recording.consent_self_attested is True  # the demo's consent is the operator's own: the manifest says so
+    kept = sorted(segments.glob("segment-*.mp4"))
+    assert len(kept) == live["segments"] >= 2
+    alone = verify_mp4(kept[-1], trust_anchors_pem=anchors)
+    assert alone.state == "trusted" and alone.generation_id == summary["generation_id"]
+    assert probe_video(out).duration_s == pytest.approx(live["audio_seconds"], abs=0.1)
+
+
+def test_segments_without_live_is_a_one_line_error(tmp_path):
+    done = run(tmp_path / "var", "demo", "--segments", str(tmp_path / "s"))
+    assert done.returncode != 0 and "--segments needs --live" in done.stderr and "Traceback" not in done.stderr
