@@ -156,6 +156,19 @@ def partner(request: Request,
 
 
 Caller = Annotated[AuthenticatedPartner, Depends(partner)]
+
+
+def generator_controls(
+    emotion: Annotated[Literal["neutral", "happy", "sad", "surprised", "angry"] | None, Form()] = None,
+    gaze: Annotated[Literal["camera", "free"] | None, Form()] = None,
+    intensity: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
+    zoom: Annotated[float | None, Form(ge=0.8, le=1.25)] = None,
+    still_head: Annotated[bool | None, Form()] = None,
+    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
+) -> dict[str, Any]:
+    """The generator's controls of a multipart request (a job's or a live session's); unset ones are None."""
+    return {"emotion": emotion, "gaze": gaze, "intensity": intensity, "zoom": zoom, "still_head": still_head,
+            "seed": seed}
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
@@ -198,13 +211,8 @@ async def create_generation(
     audio: Annotated[UploadFile, File(description="the speech: WAV, MP3, FLAC, Ogg, M4A, or a video's audio")],
     consent_id: Annotated[str, Form(pattern=_CONSENT, description="the consent of the person in the portrait")],
     purpose: Annotated[str, Form(pattern=_PURPOSE, description="one of the partner's declared use cases")],
+    controls: Annotated[dict[str, Any], Depends(generator_controls)],
     transcript: Annotated[str | None, Form(max_length=2000, description="what the audio says (better lips)")] = None,
-    emotion: Annotated[Literal["neutral", "happy", "sad", "surprised", "angry"] | None, Form()] = None,
-    gaze: Annotated[Literal["camera", "free"] | None, Form()] = None,
-    intensity: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
-    zoom: Annotated[float | None, Form(ge=0.8, le=1.25)] = None,
-    still_head: Annotated[bool | None, Form()] = None,
-    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[\x21-\x7e]{1,200}$")] = None,
 ) -> GenerationOut:
     """Ask for a talking-face video of the consenting person. The gate checks the consent, matches
@@ -216,9 +224,7 @@ async def create_generation(
         consent_id=consent_id, purpose=purpose,
         portrait=await read_upload(portrait, limit=limit, role="portrait"),
         audio=await read_upload(audio, limit=limit, role="audio"),
-        controls={"emotion": emotion, "gaze": gaze, "intensity": intensity, "zoom": zoom, "still_head": still_head,
-                  "seed": seed},
-        transcript=transcript, idempotency_key=idempotency_key,
+        controls=controls, transcript=transcript, idempotency_key=idempotency_key,
     )
     job, created = await _threaded(rt.gate.submit, caller, request)
     if not created:
@@ -337,4 +343,5 @@ def _snake(name: str) -> str:
     return out.removesuffix("_error")
 
 
-__all__ = ["ERRORS", "DecisionOut", "error_body", "error_response", "partner", "read_upload", "router", "runtime"]
+__all__ = ["ERRORS", "DecisionOut", "error_body", "error_response", "generator_controls", "partner", "read_upload",
+           "router", "runtime"]

@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from gateway.api import ERRORS, DecisionOut, error_response, partner, read_upload, runtime
+from gateway.api import ERRORS, DecisionOut, error_response, generator_controls, partner, read_upload, runtime
 from gateway.deps import provenance_identity
 from gateway.runtime import SERVER_NAME, Runtime
 from generations import GenerationJob, JobStatus, Refusal
@@ -173,12 +173,7 @@ async def open_session(
     portrait: Annotated[UploadFile, File(description="the portrait: JPEG, PNG or WebP, one face")],
     consent_id: Annotated[str, Form(pattern=_CONSENT, description="the consent of the person in the portrait")],
     purpose: Annotated[str, Form(pattern=_PURPOSE, description="one of the partner's declared use cases")],
-    emotion: Annotated[Literal["neutral", "happy", "sad", "surprised", "angry"] | None, Form()] = None,
-    gaze: Annotated[Literal["camera", "free"] | None, Form()] = None,
-    intensity: Annotated[float | None, Form(ge=0.0, le=2.0)] = None,
-    zoom: Annotated[float | None, Form(ge=0.8, le=1.25)] = None,
-    still_head: Annotated[bool | None, Form()] = None,
-    seed: Annotated[int | None, Form(ge=0, le=2**31 - 1)] = None,
+    controls: Annotated[dict[str, Any], Depends(generator_controls)],
     max_seconds: Annotated[float | None, Form(gt=0, description="the session's length limit, seconds")] = None,
     segment_seconds: Annotated[float | None, Form(
         ge=0.08, le=2.0, description="segment length, seconds (the first segment is one frame)")] = None,
@@ -196,9 +191,7 @@ async def open_session(
         consent_id=consent_id, purpose=purpose,
         portrait=await read_upload(portrait, limit=settings.max_upload_bytes, role="portrait"),
         max_seconds=max_seconds or longest, segment_seconds=segment_seconds or settings.live_segment_seconds,
-        token_ttl_s=settings.live_token_ttl_s,
-        controls={"emotion": emotion, "gaze": gaze, "intensity": intensity, "zoom": zoom, "still_head": still_head,
-                  "seed": seed})
+        token_ttl_s=settings.live_token_ttl_s, controls=controls)
     opened = await anyio.to_thread.run_sync(lambda: rt.gate.open_session(caller, request, server=hub.server))
     response.headers["Location"] = f"/v1/sessions/{opened.job.id}"
     response.headers["Cache-Control"] = "no-store"

@@ -224,12 +224,7 @@ class Gate:
                 id=job.id, partner_id=caller.partner.id, token=token, ttl_s=request.token_ttl_s,
                 max_seconds=request.max_seconds, segment_seconds=request.segment_seconds))
         except QuotaExceeded as exc:
-            self.blobs.drop_inputs(job_id)
-            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=["quota-exhausted"],
-                       message="a concurrent request took the last of the quota",
-                       policy_version=decision.policy_version)
-            raise Refusal(str(exc), status=429, code="quota_exhausted", policy_version=decision.policy_version,
-                          reasons=(Reason("quota-exhausted", str(exc)),), retry_after_s=3600) from exc
+            raise self._quota_taken(job_id, exc, facts=facts, decision=decision) from exc
         except BaseException:
             self.blobs.drop_inputs(job_id)
             raise
@@ -237,6 +232,14 @@ class Gate:
                    purpose=request.purpose, token_expires_at=row.token_expires_at.isoformat(),
                    max_seconds=row.max_seconds, segment_seconds=row.segment_seconds, server=server)
         return OpenedSession(job=job, session=row, token=token)
+
+    def _quota_taken(self, job_id: str, exc: QuotaExceeded, *, facts: dict[str, Any], decision: Decision) -> Refusal:
+        """A request racing this one took the last unit of quota after the policy allowed it: logged, inputs dropped."""
+        self.blobs.drop_inputs(job_id)
+        self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=["quota-exhausted"],
+                   message="a concurrent request took the last of the quota", policy_version=decision.policy_version)
+        return Refusal(str(exc), status=429, code="quota_exhausted", policy_version=decision.policy_version,
+                       reasons=(Reason("quota-exhausted", str(exc)),), retry_after_s=3600)
 
     def _decide(self, caller: AuthenticatedPartner, *, consent_id: str, purpose: str, portrait_rgb: Any,
                 facts: dict[str, Any]) -> tuple[ConsentPublic, Decision, PolicyRequest]:
@@ -286,12 +289,7 @@ class Gate:
                           "policy_version": decision.policy_version, **_request_facts(decided_on)},
             ), quota_limit=caller.partner.quota, quota_period=caller.partner.quota_period)
         except QuotaExceeded as exc:
-            self.blobs.drop_inputs(job_id)
-            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=["quota-exhausted"],
-                       message="a concurrent request took the last of the quota",
-                       policy_version=decision.policy_version)
-            raise Refusal(str(exc), status=429, code="quota_exhausted", policy_version=decision.policy_version,
-                          reasons=(Reason("quota-exhausted", str(exc)),), retry_after_s=3600) from exc
+            raise self._quota_taken(job_id, exc, facts=facts, decision=decision) from exc
         except BaseException:
             self.blobs.drop_inputs(job_id)
             raise

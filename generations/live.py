@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 
 from audit import AuditKind, AuditSink
-from consent import ConsentError, ConsentService, ConsentStatus
+from consent import ConsentError, ConsentService
 from generations.gate import redecide
 from generations.jobs import JobStore
 from generations.models import GenerationJob, JobStatus
-from generations.retention import delete_released_outputs
+from generations.retention import delete_if_withdrawn
 from generations.sessions import SessionClose, SessionStore
 from generations.storage import BlobStore
 from generator import Controls, Generator, LiveSession
@@ -275,20 +275,8 @@ class LiveSessionRunner:
         self.audit(AuditKind.GENERATION_RELEASED, **self._facts(), output_sha256=released.sha256,
                    output_bytes=released.bytes, watermark_id=watermark,
                    manifest_id=None if manifest is None else manifest.manifest_id)
-        self._delete_if_withdrawn()
+        delete_if_withdrawn(job, jobs=self.jobs, blobs=self.blobs, registry=self.registry, audit=self.audit)
         return JobStatus.RELEASED, recording.chain_head, {"recording_sha256": released.sha256}
-
-    def _delete_if_withdrawn(self) -> None:
-        """A consent revoked while the recording was released takes the recording with it."""
-        job = self.job
-        try:
-            status = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose).status
-        except ConsentError:  # tampered or gone: the consent cannot be shown to stand
-            logger.exception("live session %s: the consent could not be read after release", job.id)
-            status = ConsentStatus.REVOKED
-        if status in (ConsentStatus.REVOKED, ConsentStatus.ERASED):
-            delete_released_outputs([job.consent_id], cause=AuditKind(f"consent.{status.value}"), jobs=self.jobs,
-                                    blobs=self.blobs, registry=self.registry, audit=self.audit)
 
     def _record_on_consent(self, *, kept: bool, reason: str) -> None:
         """The subject sees every session that streamed their face, and whether its recording was kept."""

@@ -19,8 +19,9 @@ import logging
 from collections.abc import Sequence
 
 from audit import AuditKind, AuditSink
-from consent import ConsentError, ConsentService
+from consent import ConsentError, ConsentService, ConsentStatus
 from generations.jobs import JobStore
+from generations.models import GenerationJob
 from generations.storage import BlobStore
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,24 @@ REASONS = {
     AuditKind.CONSENT_REVOKED: "consent revoked",
     AuditKind.CONSENT_ERASED: "subject erased their data",
 }
+
+
+def delete_if_withdrawn(job: GenerationJob, *, jobs: JobStore, blobs: BlobStore, registry: ConsentService,
+                        audit: AuditSink) -> None:
+    """After ``job`` became ``released``: a consent revoked or erased meanwhile takes the video with it.
+
+    The revocation's deletion pass lists released jobs; one marked released after that pass read
+    the table finds the revocation here (it was committed before the pass ran).
+    """
+    try:
+        status = registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose).status
+    except ConsentError:  # tampered or gone: the consent cannot be shown to stand
+        logger.exception("job %s: the consent could not be read after release", job.id)
+        status = ConsentStatus.REVOKED
+    if status in (ConsentStatus.REVOKED, ConsentStatus.ERASED):
+        logger.info("job %s: consent %s after release; deleting the video", job.id, status)
+        delete_released_outputs([job.consent_id], cause=AuditKind(f"consent.{status.value}"), jobs=jobs,
+                                blobs=blobs, registry=registry, audit=audit)
 
 
 def delete_released_outputs(consent_ids: Sequence[str], *, cause: AuditKind, jobs: JobStore, blobs: BlobStore,
@@ -78,4 +97,4 @@ def sweep_withdrawn(*, jobs: JobStore, blobs: BlobStore, registry: ConsentServic
     return deleted
 
 
-__all__ = ["REASONS", "delete_released_outputs", "sweep_withdrawn"]
+__all__ = ["REASONS", "delete_if_withdrawn", "delete_released_outputs", "sweep_withdrawn"]

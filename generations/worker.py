@@ -43,12 +43,12 @@ from typing import Any, NoReturn
 import numpy as np
 
 from audit import AuditKind, AuditSink
-from consent import ConsentError, ConsentService, ConsentStatus
+from consent import ConsentError, ConsentService
 from generations.errors import InputTamperedError
 from generations.gate import redecide
 from generations.jobs import JobStore
 from generations.models import GenerationJob, JobStatus
-from generations.retention import delete_released_outputs, sweep_withdrawn
+from generations.retention import delete_if_withdrawn, sweep_withdrawn
 from generations.storage import BlobStore
 from generator import Controls, Generator
 from likeness import LikenessError
@@ -203,24 +203,8 @@ class GenerationWorker:
                    manifest_id=None if manifest is None else manifest.manifest_id,
                    elapsed_s=round(time.perf_counter() - started, 3))
         self.blobs.drop_inputs(job.id)
-        self._delete_if_withdrawn(job)
+        delete_if_withdrawn(job, jobs=self.jobs, blobs=self.blobs, registry=self.registry, audit=self.audit)
         return JobStatus.RELEASED
-
-    def _delete_if_withdrawn(self, job: GenerationJob) -> None:
-        """After the job became ``released``: a consent revoked or erased meanwhile takes the video with it.
-
-        The revocation's deletion pass lists released jobs; one marked released after that pass
-        read the table finds the revocation here (it was committed before the pass ran).
-        """
-        try:
-            status = self.registry.check_scope(job.consent_id, partner=job.partner_name, purpose=job.purpose).status
-        except ConsentError:  # tampered or gone: the consent cannot be shown to stand
-            logger.exception("job %s: the consent could not be read after release", job.id)
-            status = ConsentStatus.REVOKED
-        if status in (ConsentStatus.REVOKED, ConsentStatus.ERASED):
-            logger.info("job %s: consent %s after release; deleting the video", job.id, status)
-            delete_released_outputs([job.consent_id], cause=AuditKind(f"consent.{status.value}"), jobs=self.jobs,
-                                    blobs=self.blobs, registry=self.registry, audit=self.audit)
 
     def _facts(self, job: GenerationJob) -> dict[str, Any]:
         return {"generation_id": job.id, "partner_id": job.partner_id, "api_key_id": job.api_key_id,
