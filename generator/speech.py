@@ -45,6 +45,7 @@ MIN_DURATION_S = 0.1
 MAX_FPS = 240.0
 Source = Literal["alignment", "recognition", "acoustic"]
 _PEAK_PARAMS = ("lip_press", "lip_tuck", "tongue")  # brief contacts: a video frame keeps their peak
+_CLOSURES = frozenset({"P", "B", "M"})  # phones that close the lips
 _SINGING = 0.6  # singing_likelihood at which phone recognition is not trusted
 _PHONE_RATE = (3.0, 22.0)  # plausible phones per second of recognised speech
 _MIN_COVERAGE = 0.5  # of the loud 10 ms frames, how many recognised phones must cover
@@ -137,7 +138,8 @@ class SpeechStream:
     The features are :class:`speech.stream.FeatureStream`'s; each frame normalises them over the
     last :data:`CONTEXT_S` of audio it may see (loudness range, pitch median). Phones come from
     :class:`speech.stream.PhoneStream` (incremental recognition, fed exactly up to each frame's
-    horizon, so its result does not depend on the chunking); where the recent phones pass the offline
+    horizon, so its result does not depend on the chunking; a lip closure it dropped since an earlier
+    frame is kept, :meth:`_recall`); where the recent phones pass the offline
     checks (speech, not singing, a plausible phone rate and coverage) the mouth comes from them
     (:func:`generator._visemes.mouth_from_phones`), else from the sound (``mouth_from_sound``), both the
     offline code over the window. Per frame values come from :func:`frame_values`, as offline.
@@ -146,6 +148,9 @@ class SpeechStream:
     """
 
     CONTEXT_S = 4.0
+    #: How long before a frame's own audio a closure that the recogniser dropped still counts (:meth:`_recall`):
+    #: 0.05–0.2 s gave the same closures, leaving one clip out (docs/benchmarks.md).
+    RECALL_S = 0.1
 
     def __init__(self, *, fps: float, lookahead_s: float) -> None:
         self.fps = _check_fps(fps)
@@ -163,6 +168,7 @@ class SpeechStream:
         self._context = int(self.CONTEXT_S * _prosody.FRAME_RATE)
         self._pending = np.zeros(0, np.float32)  # samples not yet given to the phone recogniser
         self._phones_fed = 0
+        self._closures: list[_phones.Timed] = []  # bilabials seen in the phones of earlier frames (_recall)
 
     @property
     def n_frames(self) -> int | None:
@@ -208,8 +214,9 @@ class SpeechStream:
     def _mouth(self, feats: _prosody.Features, *, start: int, first: int) -> dict[str, np.ndarray]:
         """Mouth shapes of the window's 10 ms frames from ``first`` on (``start``: the window's first frame)."""
         shift = start / _prosody.FRAME_RATE
-        timed = [_phones.Timed(p.label, max(p.start_s - shift, 0.0), p.end_s - shift)
-                 for p in self.phones.phones(since_s=shift)]
+        current = self.phones.phones(since_s=shift)
+        recalled = self._recall(current, since_s=first / _prosody.FRAME_RATE - self.RECALL_S)
+        timed = [_phones.Timed(p.label, max(p.start_s - shift, 0.0), p.end_s - shift) for p in current]
         usable = (float(feats.loudness.max(initial=0.0)) >= 0.05
                   and _prosody.singing_likelihood(feats.f0, voiced=feats.voiced) < _SINGING
                   and _implausible(timed, feats) is None)
@@ -218,9 +225,29 @@ class SpeechStream:
             return {name: v[first - start :] for name, v in _visemes.mouth_from_sound(feats).items()}
         sub = max(0, first - start - int(_prosody.FRAME_RATE))  # a phone's reach is well under 1 s
         cut = sub / _prosody.FRAME_RATE
-        near = [_phones.Timed(p.label, max(p.start_s - cut, 0.0), p.end_s - cut) for p in timed if p.end_s > cut]
+        near = [_phones.Timed(p.label, max(p.start_s - cut, 0.0), p.end_s - cut)
+                for p in timed + [_phones.Timed(p.label, p.start_s - shift, p.end_s - shift) for p in recalled]
+                if p.end_s > cut]
         mouth = _visemes.mouth_from_phones(near, n=feats.n - sub, loudness=feats.loudness[sub:])
         return {name: v[first - start - sub :] for name, v in mouth.items()}
+
+    def _recall(self, current: list[_phones.Timed], *, since_s: float) -> list[_phones.Timed]:
+        """The lip closures that earlier frames' phones held and the current best path has dropped (it
+        still overlaps none of them with a closure of its own), ending after ``since_s``; ``current``'s
+        closures are remembered for the next frames.
+
+        At the newest audio the recogniser's best path flickers: a bilabial is in it at one frame's horizon,
+        gone at the next (another consonant in its place), back in the final result. Measured on the
+        shared and held-out speech (12 clips, ≤ 8 s), keeping them closes 41 of the 53 bilabials of
+        offline recognition in time instead of 36, at the cost of 6 more closures at the 118 open vowels
+        (16; offline 15) and 3 more at the 79 T/D/K/G (10; offline 1). A closure once heard is kept until
+        its frames are out.
+        """
+        closures = [p for p in current if p.label in _CLOSURES]
+        dropped = [p for p in self._closures if p.end_s > since_s
+                   and not any(q.start_s < p.end_s and p.start_s < q.end_s for q in closures)]
+        self._closures = closures + dropped
+        return dropped
 
     def _owned(self, frame: int) -> int:
         """The first 10 ms frame that belongs to video frame ``frame`` (``int(i × fps / 100)`` as offline)."""

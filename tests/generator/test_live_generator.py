@@ -1,4 +1,5 @@
-"""Live sessions of the default backend: the look-ahead bound, chunking invariance, the tail, refusals."""
+"""Live sessions of the default backend: the look-ahead bound, chunking invariance, the tail, refusals, and lip
+closures from the first second (the session's own cepstral mean, closures the recogniser drops)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import itertools
 import numpy as np
 import pytest
 
+import generator.live
 from generator import Controls, GeneratorError, LiveSession, get_generator
 from generator.motion import LiveMotion
-from generator.speech import SpeechStream, _samples_16k
+from generator.pose import FramePose
+from generator.speech import SpeechStream, _samples_16k, analyse_speech
+from media import read_audio
+from speech import Timed, synthesise_speech
+from speech.phones import new_recogniser
 from speech.prosody import acoustic_features
-from speech.stream import FeatureStream
+from speech.stream import FeatureStream, PhoneStream
 
 FPS = 25.0
 
@@ -163,8 +169,6 @@ def test_the_learned_backend_says_it_has_no_live_mode(portrait):
 
 
 def test_phone_recognition_closes_utterances_so_long_sessions_stay_bounded(samples, monkeypatch):
-    from speech.stream import PhoneStream
-
     monkeypatch.setattr(PhoneStream, "MAX_UTTERANCE_S", 1.0)
     stream = PhoneStream()
     for i in range(0, len(samples), 640):
@@ -175,3 +179,73 @@ def test_phone_recognition_closes_utterances_so_long_sessions_stay_bounded(sampl
     assert phones and phones[-1].end_s <= len(samples) / 16_000 + 0.01
     assert all(a.end_s <= b.start_s + 1e-6 for a, b in itertools.pairwise(phones))
     assert {p.label for p in phones} - {"SIL"}
+
+
+def _cmn(decoder) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.array([float(v) for v in decoder.get_cmn(False).split(",")])
+
+
+def test_the_phone_stream_normalises_with_the_sessions_own_cepstral_mean(samples, monkeypatch):
+    """With no prior the recogniser's mean after 2 s is that of the 2 s (what a whole-clip decode uses), however the
+    audio was chunked and with digital silence first (which pocketsphinx leaves out); pocketsphinx's own live
+    mean is still near its generic prior then, far from it."""
+    x = np.concatenate([np.zeros(1_000, np.float32), samples])
+    whole = new_recogniser()
+    whole.start_utt()
+    whole.process_raw((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes(), full_utt=True)
+    whole.end_utt()
+    expected = _cmn(whole)
+    monkeypatch.setattr(PhoneStream, "PRIOR_FRAMES", 0)
+    for chunk in (777, 16_000):
+        stream = PhoneStream()
+        for i in range(0, len(x), chunk):
+            stream.push(x[i : i + chunk])
+        np.testing.assert_allclose(_cmn(stream._decoder), expected, atol=0.5)
+    monkeypatch.setattr(PhoneStream, "ADAPT_S", 0.0)  # as before: pocketsphinx's own live mean
+    cold = PhoneStream()
+    cold.push(x)
+    assert np.abs(_cmn(cold._decoder) - expected).max() > 5.0
+
+
+def test_a_closure_the_recogniser_drops_from_its_path_is_kept_until_its_frames_are_out():
+    stream = SpeechStream(fps=FPS, lookahead_s=0.12)
+    b = Timed("B", 0.50, 0.58)
+    assert stream._recall([Timed("AA", 0.30, 0.50), b], since_s=0.40) == []
+    assert stream._recall([Timed("AA", 0.30, 0.50), Timed("D", 0.50, 0.60)], since_s=0.44) == [b]
+    assert stream._recall([Timed("AA", 0.30, 0.50), Timed("D", 0.50, 0.64)], since_s=0.48) == [b]
+    assert stream._recall([Timed("P", 0.49, 0.57)], since_s=0.52) == []  # the path has a closure there again
+    assert stream._recall([Timed("AA", 0.49, 0.70)], since_s=0.56) == [Timed("P", 0.49, 0.57)]
+    assert stream._recall([Timed("AA", 0.49, 0.70)], since_s=0.60) == []  # its frames are out
+
+
+@pytest.mark.parametrize(("text", "at_least", "in_first_second"), [
+    ("Please pass the bread, mom.", 3, 2),  # before the session's own mean: 1 of 5, 1 in the first second
+    ("Bob bought my mom a big blue pumpkin pie.", 6, 3),
+])
+def test_a_live_session_closes_the_lips_at_bilabials_from_its_first_second(rig_session, tmp_path, monkeypatch, text,
+                                                                         at_least, in_first_second):
+    """The poses the renderer gets close the lips (pressed, jaw nearly shut) within a frame of the P/B/M of the
+    transcript's forced alignment (offline: where they are), from the first second on, and not all along."""
+    audio = read_audio(synthesise_speech(text, dest=tmp_path / "speech.wav"))
+    reference = analyse_speech(audio, fps=FPS, transcript=text)
+    assert reference.source == "alignment"
+    centres = [(p.start_s + p.end_s) / 2 for p in reference.phones if p.label in {"P", "B", "M"}]
+    poses: list[FramePose] = []
+
+    def render(rig, pose: FramePose) -> np.ndarray:  # type: ignore[no-untyped-def]
+        poses.append(pose)
+        return np.zeros((1, 1, 3), np.uint8)
+
+    monkeypatch.setattr(generator.live, "render_frame", render)
+    session = rig_session()
+    x = _samples_16k(audio)
+    for i in range(0, len(x), 320):
+        session.feed(x[i : i + 320])
+    session.finish()
+    press = np.array([p.lip_press for p in poses])
+    jaw = np.array([p.jaw_open for p in poses])
+    closed = [bool(np.any((press[max(0, k - 1) : k + 2] >= 0.5) & (jaw[max(0, k - 1) : k + 2] < 0.1)))
+              for k in (int(t * FPS) for t in centres)]
+    assert sum(closed) >= at_least, (closed, centres)
+    assert sum(c for c, t in zip(closed, centres, strict=True) if t < 1.0) >= in_first_second, (closed, centres)
+    assert np.mean(press >= 0.5) < 0.3
