@@ -17,6 +17,8 @@ byte (consent/portal/routes.py); its start route asks for a proof-of-work (conse
 >>> caps = BodyCaps(max_upload_bytes=50 * 2**20)
 >>> caps.for_request("POST", path="/v1/generations") == 2 * 50 * 2**20 + 64 * 1024
 True
+>>> caps.for_request("POST", path="/v1/sessions") == 50 * 2**20 + 64 * 1024
+True
 >>> caps.for_request("POST", path="/v1/consents/cns_0/check"), caps.for_request("GET", path="/v1/me")
 (65536, 1024)
 >>> client_address({"client": ("10.0.0.2", 5), "headers": [(b"x-forwarded-for", b"203.0.113.9, 10.0.0.1")]},
@@ -81,6 +83,8 @@ class BodyCaps:
             return BODYLESS_BYTES
         if path == "/v1/generations":
             return 2 * self.max_upload_bytes + FORM_SLACK  # portrait + audio, each up to the limit
+        if path == "/v1/sessions":
+            return self.max_upload_bytes + FORM_SLACK  # a live session's portrait
         if path in PORTAL_UPLOADS:
             return self.max_upload_bytes + FORM_SLACK  # the photos together, or the statement
         if path.startswith("/v1/"):

@@ -283,13 +283,18 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
             await anyio.to_thread.run_sync(lambda: runner.close("internal_error", message=words))
             await _deny(websocket, Refusal("the session could not start", status=500, code="internal_error"))
             return
-        await websocket.accept(subprotocol=SUBPROTOCOL if wants_subprotocol else None)
         conversation = Conversation(websocket, runner=runner, row=row, settings=rt.settings)
         hub.conversations[session_id] = conversation
         try:
+            await websocket.accept(subprotocol=SUBPROTOCOL if wants_subprotocol else None)
             await conversation.run()
+        except (WebSocketDisconnect, RuntimeError, OSError):  # gone before or while it was accepted
+            conversation.disconnected = True
         finally:
             hub.conversations.pop(session_id, None)
+            if runner.closed is None:  # never left open: what was rendered is released, or the session abandoned
+                await anyio.to_thread.run_sync(lambda: runner.close("client_disconnected",
+                                                                    message="the client went away"))
     finally:
         hub.active -= 1
 
@@ -343,16 +348,22 @@ class Conversation:
 
     async def run(self) -> None:
         job = self.runner.job
-        await self._send_json({
-            "type": "ready", "session_id": job.id, "generation_id": job.id, "fps": FPS, "sample_rate": SAMPLE_RATE,
-            "segment_seconds": self.segment_seconds, "lookahead_s": LOOKAHEAD_S, "max_seconds": self.max_seconds,
-            "idle_timeout_s": self.idle_s, "max_message_bytes": MAX_PCM_BYTES, "max_ahead_s": self.max_ahead_s,
-            "mime": DEFAULT_MIME, "pcm": "s16le"})
-        tasks = [asyncio.create_task(coro) for coro in (self._read(), self._render(), self._watch())]
-        await self.ended.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._send_json({
+                "type": "ready", "session_id": job.id, "generation_id": job.id, "fps": FPS,
+                "sample_rate": SAMPLE_RATE, "segment_seconds": self.segment_seconds, "lookahead_s": LOOKAHEAD_S,
+                "max_seconds": self.max_seconds, "idle_timeout_s": self.idle_s, "max_message_bytes": MAX_PCM_BYTES,
+                "max_ahead_s": self.max_ahead_s, "mime": DEFAULT_MIME, "pcm": "s16le"})
+            tasks = [asyncio.create_task(coro) for coro in (self._read(), self._render(), self._watch())]
+            await self.ended.wait()
+        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+            self.disconnected = True
+            self.request_end("client_disconnected", message="the client went away", graceful=False)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         end = self.end or _End("internal_error", "the session stopped", graceful=False)
         closed = await anyio.to_thread.run_sync(lambda: self.runner.close(end.reason, message=end.message))
         logger.info("live session %s closed: %s (%s), %d segments", job.id, end.reason, closed.status,

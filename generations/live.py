@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,7 @@ class LiveSessionRunner:
         self._segment_sha256s: list[str] = []
         self._started_at = time.time()
         self._renewed = 0.0
+        self._closing = threading.Lock()
         self.closed: Closed | None = None
 
     # ------------------------------------------------------------------ start
@@ -215,9 +217,14 @@ class LiveSessionRunner:
     # ------------------------------------------------------------------ the end
 
     def close(self, reason: str, *, message: str = "") -> Closed:
-        """End the session: release the recording or abandon it (see the module's docstring). Idempotent."""
-        if self.closed is not None:
+        """End the session: release the recording or abandon it (see the module's docstring). Idempotent, and
+        safe from two threads: a second caller waits for the first's close and gets its result."""
+        with self._closing:
+            if self.closed is None:
+                self.closed = self._close(reason, message=message)
             return self.closed
+
+    def _close(self, reason: str, *, message: str) -> Closed:
         live = self._release
         segments = live.segments if live is not None else 0
         frames = live.frames if live is not None else 0
@@ -257,9 +264,8 @@ class LiveSessionRunner:
                    audio_sha256=self._audio_sha.hexdigest(), chain_head=chain_head,
                    segment_sha256s=self._segment_sha256s[:16], server=self.server,
                    seconds_open=round(time.time() - self._started_at, 3), **extra)
-        self.closed = Closed(reason=reason, status=str(status), message=message, segments=segments, frames=frames,
-                             audio_seconds=round(self.audio_seconds, 3), chain_head=chain_head, video_url=video_url)
-        return self.closed
+        return Closed(reason=reason, status=str(status), message=message, segments=segments, frames=frames,
+                      audio_seconds=round(self.audio_seconds, 3), chain_head=chain_head, video_url=video_url)
 
     def _release_recording(self, live: LiveRelease) -> tuple[JobStatus, str, dict[str, Any]]:
         job = self.job

@@ -184,7 +184,7 @@ def test_a_session_streams_signed_watermarked_segments_and_releases_its_recordin
     assert [(u.generation_id, u.kind, u.output_deleted_at) for u in uses if u.generation_id == session["id"]] == [
         (session["id"], "live", None)]
     # nothing of the session is left in its working folder
-    assert not any((gateway.runtime.settings.data_dir / "live").glob(".live-*/*"))
+    assert _no_session_folders_left(gateway)
 
 
 def test_text_is_spoken_by_the_offline_voice(gateway, consent, acme, alice):
@@ -380,8 +380,18 @@ def test_a_client_that_disconnects_mid_segment_leaves_a_released_recording_and_n
         job = client.get(f"/v1/generations/{session['id']}").json()
     assert state["end_reason"] == "client_disconnected"
     assert job["status"] == "released" and job["duration_s"] == pytest.approx(1.3, abs=0.05)
-    assert not any(p for p in (gateway.runtime.settings.data_dir / "live").glob(".live-*/*"))
+    assert _no_session_folders_left(gateway)
     assert list(Path(gateway.runtime.settings.data_dir).rglob("*.partial")) == []
+
+
+def _no_session_folders_left(gateway, *, within_s: float = 30) -> bool:
+    """No live session's working folder remains (other tests' sessions may still be closing: wait for them)."""
+    deadline = time.monotonic() + within_s
+    while any((gateway.runtime.settings.data_dir / "live").glob(".live-*")):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _closed_state(gateway, key: str, session_id: str) -> dict[str, Any]:
@@ -406,3 +416,29 @@ def test_a_client_faster_than_real_time_is_slowed_to_it(gateway, consent, acme, 
     # read no more than max_ahead_s (2 s) ahead of real time: the whole took at least seconds - 2
     assert code == 1000 and time.monotonic() - started >= seconds - 2.0 - 0.3
     assert events[-1]["audio_seconds"] == pytest.approx(seconds, abs=0.01)
+
+
+def test_a_portrait_of_ordinary_size_opens_a_session(gateway, consent, acme, alice):
+    """The route's body cap is the upload limit (a phone photo), not the 64 KiB of the JSON routes."""
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(alice.portraits[0]).resize((1024, 1024), Image.Resampling.LANCZOS))
+    noisy = np.clip(big.astype(np.int16) + np.random.default_rng(0).integers(-6, 7, big.shape), 0, 255)
+    photo = jpeg(noisy.astype(np.uint8))
+    assert len(photo) > 200_000
+    with gateway.client(acme) as client:
+        response = client.post("/v1/sessions", data={"consent_id": consent[0], "purpose": "education"},
+                               files={"portrait": ("p.jpg", photo, "image/jpeg")})
+    assert response.status_code == 201, response.text
+
+
+def test_a_client_gone_before_speaking_leaves_a_cancelled_session_and_no_files(gateway, consent, acme, alice):
+    session = open_session(gateway, acme, consent_id=consent[0], portrait=alice.portraits[0])
+    with stream(gateway, session):
+        pass  # connected, then closed at once
+    state = _closed_state(gateway, acme, session["id"])
+    with gateway.client(acme) as client:
+        job = client.get(f"/v1/generations/{session['id']}").json()
+    assert state["end_reason"] == "client_disconnected" and state["segments"] == 0
+    assert job["status"] == "cancelled" and job["error_code"] == "empty_session"  # nothing made: no quota spent
+    assert _no_session_folders_left(gateway)
