@@ -348,6 +348,7 @@ class Conversation:
 
     async def run(self) -> None:
         job = self.runner.job
+        reader: asyncio.Task[None] | None = None
         tasks: list[asyncio.Task[None]] = []
         try:
             await self._send_json({
@@ -355,7 +356,8 @@ class Conversation:
                 "sample_rate": SAMPLE_RATE, "segment_seconds": self.segment_seconds, "lookahead_s": LOOKAHEAD_S,
                 "max_seconds": self.max_seconds, "idle_timeout_s": self.idle_s, "max_message_bytes": MAX_PCM_BYTES,
                 "max_ahead_s": self.max_ahead_s, "mime": DEFAULT_MIME, "pcm": "s16le"})
-            tasks = [asyncio.create_task(coro) for coro in (self._read(), self._render(), self._watch())]
+            reader = asyncio.create_task(self._read())
+            tasks = [asyncio.create_task(coro) for coro in (self._render(), self._watch())]
             await self.ended.wait()
         except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
             self.disconnected = True
@@ -364,11 +366,18 @@ class Conversation:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        end = self.end or _End("internal_error", "the session stopped", graceful=False)
-        closed = await anyio.to_thread.run_sync(lambda: self.runner.close(end.reason, message=end.message))
-        logger.info("live session %s closed: %s (%s), %d segments", job.id, end.reason, closed.status,
-                    closed.segments)
-        await self._close(end, closed)
+        try:
+            # the reader goes on until the close: uvicorn reads the socket (pings, pongs, the close) only while
+            # the app takes its messages, and the close of a long session (its recording's release) takes minutes
+            end = self.end or _End("internal_error", "the session stopped", graceful=False)
+            closed = await anyio.to_thread.run_sync(lambda: self.runner.close(end.reason, message=end.message))
+            logger.info("live session %s closed: %s (%s), %d segments", job.id, end.reason, closed.status,
+                        closed.segments)
+            await self._close(end, closed)
+        finally:
+            if reader is not None:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
 
     async def _close(self, end: _End, closed: Closed) -> None:
         if self.disconnected or self.ws.client_state != WebSocketState.CONNECTED:
@@ -388,21 +397,26 @@ class Conversation:
     # ------------------------------------------------------------------ reading
 
     async def _read(self) -> None:
+        """Take the client's messages until the session ends, then keep draining them (ignored) until the close."""
         try:
-            while self.end is None:
-                await self._pace()
+            while True:
+                if self.end is None:
+                    await self._pace()
                 try:
-                    message = await asyncio.wait_for(self.ws.receive(), timeout=self.idle_s)
+                    message = await asyncio.wait_for(self.ws.receive(),
+                                                     timeout=self.idle_s if self.end is None else None)
                 except TimeoutError:
                     self.request_end("idle", message=f"no message for {self.idle_s:g} s")
-                    return
+                    continue
                 if message["type"] == "websocket.disconnect":
                     self.disconnected = True
                     self.request_end("client_disconnected", message="the client went away")
                     return
-                await self._take(message)
-        except _BadMessage as bad:
-            self.request_end(bad.reason, message=str(bad))
+                if self.end is None:
+                    try:
+                        await self._take(message)
+                    except _BadMessage as bad:
+                        self.request_end(bad.reason, message=str(bad))
         except WebSocketDisconnect:
             self.disconnected = True
             self.request_end("client_disconnected", message="the client went away")

@@ -54,13 +54,14 @@ class LiveGateway:
 
 
 @contextmanager
-def live_gateway(settings: Settings, *, run_jobs: bool = True) -> Iterator[LiveGateway]:
-    """``likeness serve`` in a thread: the app, its lifespan (jobs consumer and recovery) and real HTTP."""
+def live_gateway(settings: Settings, *, run_jobs: bool = True, **server: Any) -> Iterator[LiveGateway]:
+    """``likeness serve`` in a thread: the app, its lifespan (jobs consumer and recovery) and real HTTP
+    (``server``: more of uvicorn's settings, e.g. its WebSocket keepalive)."""
     ensure_keys(settings)
     runtime = Runtime.build(settings, with_worker=run_jobs)
     app = create_app(settings, runtime=runtime, run_jobs=run_jobs)
     with serve_in_thread(app, lifespan="on", name="gateway", start_timeout_s=60, stop_timeout_s=30,
-                         ws_max_size=WS_MAX_BYTES) as url:
+                         ws_max_size=WS_MAX_BYTES, **server) as url:
         yield LiveGateway(url=url, runtime=runtime, settings=settings)
 
 

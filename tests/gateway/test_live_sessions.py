@@ -15,6 +15,7 @@ import io
 import json
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,12 @@ def collect(ws: ClientConnection, *, timeout_s: float = 120) -> tuple[list[dict[
     return events, segments, ws.close_code
 
 
-def send_speech(ws: ClientConnection, pcm: bytes, *, seconds: float | None = None) -> None:
+def send_speech(ws: ClientConnection, pcm: bytes, *, seconds: float | None = None, real_time: bool = False) -> None:
     end = len(pcm) if seconds is None else int(seconds * 32000)
+    started = time.monotonic()
     for at in range(0, end, CHUNK):
+        if real_time:  # as a microphone would: 100 ms of speech every 100 ms
+            time.sleep(max(0.0, started + at / 32000 - time.monotonic()))
         ws.send(pcm[at:at + CHUNK])
 
 
@@ -442,3 +446,20 @@ def test_a_client_gone_before_speaking_leaves_a_cancelled_session_and_no_files(g
     assert state["end_reason"] == "client_disconnected" and state["segments"] == 0
     assert job["status"] == "cancelled" and job["error_code"] == "empty_session"  # nothing made: no quota spent
     assert _no_session_folders_left(gateway)
+
+
+def test_the_stream_stays_alive_through_a_close_longer_than_the_keepalive(tmp_path_factory, alice, pcm):
+    """uvicorn reads the socket (and so the client's pongs) only while the app takes messages: a server that stopped
+    reading after `end` lost long sessions to its own keepalive while their recording was being released (a 10-minute
+    session's release takes ~2 minutes; the keepalive gives up after 20 s). Here the keepalive gives up after 0.5 s."""
+    settings = Settings.for_tests(tmp_path_factory.mktemp("keepalive") / "var")
+    with live_gateway(settings, ws_ping_interval=0.5, ws_ping_timeout=0.5) as quick:
+        consent_id, _ = register_consent(quick.runtime, alice)
+        _, issued = quick.runtime.partners.add("acme", use_cases=["education"], quota=10, rate_per_minute=100)
+        session = open_session(quick, issued.plaintext, consent_id=consent_id, portrait=alice.portraits[0])
+        with stream(quick, session) as ws, ThreadPoolExecutor(1) as pool:
+            received = pool.submit(collect, ws)  # a client reads while it speaks (else its own queue stops it)
+            send_speech(ws, pcm * 3, real_time=True)  # ~9 s: its recording's release takes longer than 2 s
+            ws.send(json.dumps({"type": "end"}))
+            events, _, code = received.result(timeout=120)
+    assert code == 1000 and events[-1]["type"] == "ended" and events[-1]["status"] == "released", (code, events[-2:])
