@@ -277,9 +277,9 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
             segment_seconds=row.segment_seconds, max_seconds=row.max_seconds, server=hub.server)
         try:
             await anyio.to_thread.run_sync(runner.start)
-        except LikenessError as exc:
-            logger.warning("live session %s could not start: %s", session_id, exc)
-            words = str(exc)[:300]
+        except Exception as exc:  # a refused portrait or a bug: no socket, the session closed, nothing sent
+            logger.warning("live session %s could not start: %s: %s", session_id, type(exc).__name__, exc)
+            words = f"the session could not start: {type(exc).__name__}"
             await anyio.to_thread.run_sync(lambda: runner.close("internal_error", message=words))
             await _deny(websocket, Refusal("the session could not start", status=500, code="internal_error"))
             return
