@@ -20,7 +20,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,13 +176,9 @@ class Gate:
                 return existing, False
         facts = {**_caller(caller), "consent_id": request.consent_id, "purpose": request.purpose,
                  "portrait_sha256": _sha(request.portrait.data), "audio_sha256": _sha(request.audio.data)}
-        try:
+        with self._refusal_logged(facts):
             portrait_kind, audio_kind, portrait_rgb = self._media(request)
             controls = _controls(request.controls)
-        except Refusal as refusal:
-            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=[refusal.code],
-                       message=str(refusal)[:300])
-            raise
         consent, decision, decided_on = self._decide(caller, consent_id=request.consent_id, purpose=request.purpose,
                                                      portrait_rgb=portrait_rgb, facts=facts)
         return self._accept(caller, request, consent=consent, decision=decision, controls=controls,
@@ -195,13 +192,9 @@ class Gate:
             raise Refusal("live sessions are not served here", status=404, code="not_found")
         facts = {**_caller(caller), "consent_id": request.consent_id, "purpose": request.purpose,
                  "portrait_sha256": _sha(request.portrait.data), "live": True}
-        try:
+        with self._refusal_logged(facts):
             portrait_kind, portrait_rgb = self._portrait(request.portrait)
             controls = _controls(request.controls)
-        except Refusal as refusal:
-            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=[refusal.code],
-                       message=str(refusal)[:300])
-            raise
         consent, decision, decided_on = self._decide(caller, consent_id=request.consent_id, purpose=request.purpose,
                                                      portrait_rgb=portrait_rgb, facts=facts)
         job_id = generation_id_for(new_watermark_id())
@@ -232,6 +225,16 @@ class Gate:
                    purpose=request.purpose, token_expires_at=row.token_expires_at.isoformat(),
                    max_seconds=row.max_seconds, segment_seconds=row.segment_seconds, server=server)
         return OpenedSession(job=job, session=row, token=token)
+
+    @contextmanager
+    def _refusal_logged(self, facts: dict[str, Any]) -> Iterator[None]:
+        """A refusal of the request's media or controls, written to the audit log as the decision."""
+        try:
+            yield
+        except Refusal as refusal:
+            self.audit(AuditKind.GENERATION_DECIDED, **facts, allowed=False, reasons=[refusal.code],
+                       message=str(refusal)[:300])
+            raise
 
     def _quota_taken(self, job_id: str, exc: QuotaExceeded, *, facts: dict[str, Any], decision: Decision) -> Refusal:
         """A request racing this one took the last unit of quota after the policy allowed it: logged, inputs dropped."""
